@@ -1,0 +1,122 @@
+/* model/update.h - what the model hands to notify and store: immutable match
+ * images and the updates between them. */
+#ifndef MODEL_UPDATE_H
+#define MODEL_UPDATE_H
+
+/*
+ * DESIGN
+ * A match actor owns its match's state; everything it gives away is
+ * immutable and reference-counted, shared by every receiver on every thread:
+ *
+ * - struct match_image: the whole state of one match at one version. A new
+ *   image shares what did not change with the previous one (the fixture
+ *   strings, the incident list), so an update costs a small allocation, not
+ *   a copy of the match. Notify keeps the latest image of every match to
+ *   serve snapshots; the store writes the `matches` row and the snapshot
+ *   column from it.
+ * - struct update: one applied change: the new image, the WebSocket JSON of
+ *   the change (a `delta`, or a `snapshot` for a `full` message) serialized
+ *   once with UPDATE_HEADROOM writable bytes before it (libwebsockets writes
+ *   its frame header there), and for the store the incidents it touched.
+ *
+ * Absent values follow ingest/event.h: NULL strings, EVENT_ABSENT integers.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor/actor.h"
+
+struct event;
+
+#define UPDATE_HEADROOM 32 /* bytes before update->json the sender may use */
+
+enum match_feed { MATCH_FEED_LIVE, MATCH_FEED_STALE, MATCH_FEED_OFFLINE };
+
+struct match_incident {
+    const char *id;     /* never NULL */
+    const char *type;   /* NULL: not known */
+    const char *player;
+    const char *assist;
+    int32_t minute;     /* EVENT_ABSENT or >= 0 */
+    int32_t stoppage;
+    int8_t team;        /* enum event_team */
+    int8_t confirmed;   /* 0 or 1 */
+    uint64_t version;   /* match version that last changed it */
+};
+
+struct match_image {
+    atomic_uint refs;
+    const char *id;
+    uint64_t version;   /* 1, 2, 3, ... per applied change */
+    uint64_t msgnr;     /* last applied msgnr, valid when has_msgnr */
+    bool has_msgnr;
+    const char *source; /* source of the last applied event, or NULL */
+    const char *sport;  /* fixture; NULL: absent */
+    const char *competition;
+    const char *home;
+    const char *away;
+    const char *start;
+    const char *phase;  /* NULL: no status yet */
+    int32_t clock_seconds; /* EVENT_ABSENT: no clock yet */
+    int8_t clock_running;  /* 0 or 1 */
+    bool has_score;
+    uint32_t score_home;
+    uint32_t score_away;
+    uint8_t feed;       /* enum match_feed */
+    bool gap;           /* a msgnr gap not yet healed by a full message */
+    int64_t updated_ms; /* wall clock of this version */
+    const struct match_incident *incidents; /* live ones, in first-seen order */
+    uint32_t n_incidents;
+};
+
+enum update_kind {
+    UPDATE_DELTA,   /* json is a "delta" message */
+    UPDATE_SNAPSHOT /* json is a "snapshot" message (a full message, a
+                       rebuilt or restarted match) */
+};
+
+struct update {
+    atomic_uint refs;
+    enum update_kind kind;
+    struct match_image *image; /* state after the change; owned reference */
+    const char *json;          /* the WebSocket message; UPDATE_HEADROOM
+                                  writable bytes precede it */
+    size_t json_len;
+    int64_t sent_ms;           /* the feed's `sent`, or EVENT_ABSENT */
+    /* for the store: incidents this change wrote or removed */
+    const struct match_incident *const *upserted; /* into image->incidents */
+    uint32_t n_upserted;
+    const char *const *deleted; /* incident ids */
+    uint32_t n_deleted;
+};
+
+/* Reference counting; the last unref frees. Both unrefs accept NULL. */
+static inline struct match_image *match_image_ref(struct match_image *img)
+{
+    atomic_fetch_add_explicit(&img->refs, 1, memory_order_relaxed);
+    return img;
+}
+void match_image_unref(struct match_image *img);
+
+static inline struct update *update_ref(struct update *up)
+{
+    atomic_fetch_add_explicit(&up->refs, 1, memory_order_relaxed);
+    return up;
+}
+void update_unref(struct update *up);
+
+/*
+ * Appends the WebSocket `snapshot` message of @img (ws-protocol.md) to
+ * @out. The same text the model sends for a full message at that version.
+ */
+void match_image_snapshot_json(const struct match_image *img,
+                               struct actor_buf *out);
+
+/* Appends just the match object of the snapshot (the `matches.snapshot`
+ * column and the page's /api/matches). */
+void match_image_json(const struct match_image *img, struct actor_buf *out);
+
+#endif /* MODEL_UPDATE_H */
