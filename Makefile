@@ -2,7 +2,8 @@
 #
 # Layout: every folder's .c files (actor/ ingest/ model/ notify/ store/ app/)
 # go into one static library; app/main.c is the daemon; tools/<name>/*.c is
-# bin/scorewire-<name>; tests/<module>_test.c is one cmocka binary each;
+# bin/scorewire-<name>; tests/<module>_test.c is one cmocka binary each
+# (tests/<name>_test also links tools/<name>/*.c but main.c, if that exists);
 # tests/bench/<part>_bench.c one benchmark each; tests/fuzz/<name>_fuzz.c one
 # libFuzzer target each. New files need no edit here.
 #
@@ -106,12 +107,18 @@ $(BIN)/scorewire: $(BUILD)/app/main.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
+# Objects of a list of .c files, written without `%`: in a pattern rule's
+# prerequisites make replaces every `%` with the stem, even inside $$(...).
+objs_of = $(addprefix $(BUILD)/,$(addsuffix .o,$(basename $(1))))
+
 .SECONDEXPANSION:
-$(BIN)/scorewire-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tools/$$*/*.c)) $(LIB)
+$(BIN)/scorewire-%: $$(call objs_of,$$(wildcard tools/$$*/*.c)) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) $(LIB)
+$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) \
+		$$(call objs_of,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) \
+		$(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
@@ -174,5 +181,10 @@ format:
 
 clean:
 	rm -rf build bin
+
+# Objects reached only through pattern rules are intermediate to make,
+# which would delete them after each build and so rebuild and relink the
+# tools every time.
+.SECONDARY: $(ALL_OBJS)
 
 -include $(ALL_OBJS:.o=.d)
