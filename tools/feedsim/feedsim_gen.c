@@ -411,98 +411,79 @@ static int plan_goal(struct planner *p, const struct draw *d)
     return rc;
 }
 
-/* Sends a player off (a red card or a second yellow). */
-static int plan_sending_off(struct planner *p, const struct draw *d,
-                            bool second_yellow)
+/* Plans incident @type of @team's @player (which may be -1: none) at the
+ * draw's time. */
+static int plan_player(struct planner *p, const struct draw *d,
+                       const char *type, int player)
 {
-    int team = d->team;
-    int player = pick_on(p, team, -1, second_yellow);
-    if (player < 0) {
-        if (!second_yellow) {
-            return 0;
-        }
-        /* Nobody on a yellow: it is a first yellow after all. */
-        second_yellow = false;
-        player = pick_on(p, team, -1, false);
-        if (player < 0) {
-            return 0;
-        }
-        p->squad[team].booked[player] = true;
-        int inc =
-            add_incident(p, "yellow_card", team + EVENT_TEAM_HOME, d->at_ms);
-        if (inc < 0) {
-            return inc;
-        }
-        p->g->incs[inc].player = name_of(p->g, team, player);
-        return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
-    }
-    p->squad[team].on[player] = false;
-    p->squad[team].gone[player] = true;
-    int inc = add_incident(p, second_yellow ? "second_yellow" : "red_card",
-                           team + EVENT_TEAM_HOME, d->at_ms);
+    int inc = add_incident(p, type, d->team + EVENT_TEAM_HOME, d->at_ms);
     if (inc < 0) {
         return inc;
     }
-    p->g->incs[inc].player = name_of(p->g, team, player);
+    p->g->incs[inc].player = name_of(p->g, d->team, player);
     return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
+}
+
+/* A yellow card, or a second one: the player is sent off. */
+static int plan_booking(struct planner *p, const struct draw *d, bool second)
+{
+    struct squad *sq = &p->squad[d->team];
+    int player = pick_on(p, d->team, -1, second);
+    if (player < 0 && second) {
+        second = false; /* nobody on a yellow: a first one after all */
+        player = pick_on(p, d->team, -1, false);
+    }
+    if (player < 0 || (!second && sq->booked[player])) {
+        return 0;
+    }
+    if (second) {
+        sq->on[player] = false;
+        sq->gone[player] = true;
+    }
+    sq->booked[player] = true;
+    return plan_player(p, d, second ? "second_yellow" : "yellow_card", player);
 }
 
 static int plan_draw(struct planner *p, const struct draw *d)
 {
-    struct feedsim_gen *g = p->g;
-    int team = d->team;
-    int inc;
+    struct squad *sq = &p->squad[d->team];
     int player;
     switch (d->kind) {
     case DRAW_GOAL:
         return plan_goal(p, d);
     case DRAW_YELLOW:
-        player = pick_on(p, team, -1, false);
-        if (player < 0 || p->squad[team].booked[player]) {
-            return 0;
-        }
-        p->squad[team].booked[player] = true;
-        inc = add_incident(p, "yellow_card", team + EVENT_TEAM_HOME, d->at_ms);
-        if (inc < 0) {
-            return inc;
-        }
-        g->incs[inc].player = name_of(g, team, player);
-        return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
+        return plan_booking(p, d, false);
     case DRAW_SECOND_YELLOW:
-        return plan_sending_off(p, d, true);
+        return plan_booking(p, d, true);
     case DRAW_RED:
-        return plan_sending_off(p, d, false);
-    case DRAW_MISSED_PENALTY:
-        inc =
-            add_incident(p, "missed_penalty", team + EVENT_TEAM_HOME, d->at_ms);
-        if (inc < 0) {
-            return inc;
-        }
-        g->incs[inc].player = name_of(g, team, pick_on(p, team, -1, false));
-        return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
-    case DRAW_VAR:
-        inc = add_incident(p, "var", team + EVENT_TEAM_HOME, d->at_ms);
-        if (inc < 0) {
-            return inc;
-        }
-        return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
-    case DRAW_SUB: {
-        int off = pick_on(p, team, -1, false);
-        int on = pick_bench(p, team);
-        if (off < 0 || on < 0 || p->squad[team].subs >= MAX_SUBS) {
+        player = pick_on(p, d->team, -1, false);
+        if (player < 0) {
             return 0;
         }
-        p->squad[team].subs++;
-        p->squad[team].on[off] = false;
-        p->squad[team].gone[off] = true;
-        p->squad[team].on[on] = true;
-        inc = add_incident(p, "substitution", team + EVENT_TEAM_HOME, d->at_ms);
-        if (inc < 0) {
-            return inc;
+        sq->on[player] = false;
+        sq->gone[player] = true;
+        return plan_player(p, d, "red_card", player);
+    case DRAW_MISSED_PENALTY:
+        return plan_player(p, d, "missed_penalty",
+                           pick_on(p, d->team, -1, false));
+    case DRAW_VAR:
+        return plan_player(p, d, "var", -1);
+    case DRAW_SUB: {
+        int off = pick_on(p, d->team, -1, false);
+        int on = pick_bench(p, d->team);
+        if (off < 0 || on < 0 || sq->subs >= MAX_SUBS) {
+            return 0;
         }
-        g->incs[inc].player = name_of(g, team, off);
-        g->incs[inc].assist = name_of(g, team, on);
-        return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
+        sq->subs++;
+        sq->on[off] = false;
+        sq->gone[off] = true;
+        sq->on[on] = true;
+        int rc = plan_player(p, d, "substitution", off);
+        if (rc == 0) {
+            /* The player coming on travels in `assist`. */
+            p->g->incs[p->g->n_incs - 1].assist = name_of(p->g, d->team, on);
+        }
+        return rc;
     }
     }
     return -EINVAL;
@@ -555,16 +536,22 @@ static int plan_incidents(struct planner *p)
                            (struct draw){at, 0, DRAW_SUB, team});
         }
     }
+    /* One draw per statement: the order of evaluation inside an
+     * initializer list is unspecified, and the stream's order is the
+     * match. */
     struct {
         uint8_t kind;
+        unsigned percent; /* the chance of one, or 0: count */
         unsigned count;
     } others[] = {
-        {DRAW_YELLOW, feedsim_rng_below(rng, 6)},
-        {DRAW_SECOND_YELLOW, feedsim_rng_below(rng, 100) < 8},
-        {DRAW_RED, feedsim_rng_below(rng, 100) < 4},
-        {DRAW_MISSED_PENALTY, feedsim_rng_below(rng, 100) < 12},
-        {DRAW_VAR, feedsim_rng_below(rng, 100) < 20},
+        {DRAW_YELLOW, 0, 0}, {DRAW_SECOND_YELLOW, 8, 0},
+        {DRAW_RED, 4, 0},    {DRAW_MISSED_PENALTY, 12, 0},
+        {DRAW_VAR, 20, 0},
     };
+    others[0].count = feedsim_rng_below(rng, 6); /* 0-5 yellow cards */
+    for (size_t k = 1; k < sizeof(others) / sizeof(others[0]); k++) {
+        others[k].count = feedsim_rng_below(rng, 100) < others[k].percent;
+    }
     for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
         for (unsigned i = others[k].count; i > 0 && rc == 0; i--) {
             uint8_t team = (uint8_t)feedsim_rng_below(rng, 2);
