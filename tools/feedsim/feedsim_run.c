@@ -117,6 +117,7 @@ struct feedsim_run {
     int64_t now_ns;            /* of the current turn */
     bool gen_over;             /* --duration passed or stopping */
     bool fatal;
+    bool nomem;
     bool interrupted;
     bool complete;
     char failure[256];
@@ -206,6 +207,7 @@ static void set_failure(struct feedsim_run *r, const char *fmt, ...)
 static void fail_nomem(struct feedsim_run *r)
 {
     r->fatal = true;
+    r->nomem = true;
     set_failure(r, "out of memory");
 }
 
@@ -1018,7 +1020,6 @@ static bool run_over(struct feedsim_run *r)
         return false;
     }
     if (settled) {
-        r->complete = true;
         return true;
     }
     if (r->drain_deadline_ns == 0) {
@@ -1096,11 +1097,31 @@ int feedsim_run_loop(struct feedsim_run *r)
         }
     }
     r->end_ns = mono_ns();
-    if (r->fatal && strcmp(r->failure, "out of memory") == 0) {
+    if (r->nomem) {
         return -ENOMEM;
     }
+    /* Stopped by a signal, the run may still owe nothing. */
+    uint64_t owed = 0;
+    const struct source *first = NULL;
+    for (uint32_t i = 0; i < c->sources; i++) {
+        const struct source *s = &r->src[i];
+        owed += s->win.required;
+        if (!first && s->win.required) {
+            first = s;
+        }
+    }
+    r->complete = !r->fatal && owed == 0;
     if (r->complete) {
         return 0;
+    }
+    size_t len = strlen(r->failure);
+    if (first) {
+        snprintf(r->failure + len, sizeof(r->failure) - len,
+                 "; %llu documents unacknowledged (%s: acked %llu, sent up to "
+                 "%llu)",
+                 (unsigned long long)owed, first->name,
+                 (unsigned long long)first->acked,
+                 (unsigned long long)first->last_seq);
     }
     return FEEDSIM_INCOMPLETE;
 }

@@ -167,8 +167,9 @@ static const char usage_text[] =
     "excluded. last_seq is the highest seq sent (any document); the server's\n"
     "acked seq ends between last_event_seq and last_seq.\n"
     "\n"
-    "Exit status: 0 when everything sent was acknowledged; 1 otherwise (the\n"
-    "reason on stderr); 2 for a usage error.\n";
+    "Exit status: 0 when everything sent was acknowledged (also after\n"
+    "SIGINT or SIGTERM, which stop the run at once); 1 otherwise, with the\n"
+    "reason on stderr; 2 for a usage error.\n";
 
 static void usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -626,9 +627,7 @@ int main(int argc, char **argv)
     if (rc == 0) {
         status = 0;
     } else if (rc == FEEDSIM_INCOMPLETE) {
-        fprintf(stderr,
-                "scorewire-feedsim: not everything sent was acknowledged: "
-                "%s\n",
+        fprintf(stderr, "scorewire-feedsim: incomplete: %s\n",
                 feedsim_run_failure(run));
     } else {
         fprintf(stderr, "scorewire-feedsim: %s\n", strerror(-rc));
