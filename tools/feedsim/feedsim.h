@@ -85,10 +85,10 @@ struct feedsim_gen_config {
     const char *id_prefix; /* match ids are <prefix><index>; copied */
 };
 
-#define FEEDSIM_NOMINAL_MATCH_MS                                               \
-    6600000 /* a match's simulated length, about:                              \
-               2 x 45 min, 15 min break, 5 min                                 \
-               stoppage; --match-seconds maps it */
+/* A match's mean simulated length, from the fixture to full time: 2.5 min
+ * to kickoff, 2 x 45 min, 8 min of stoppage, a 15 min break. A match with
+ * --match-seconds S is played in about S real seconds. */
+#define FEEDSIM_NOMINAL_MATCH_MS 6930000
 
 struct feedsim_gen;
 
@@ -264,8 +264,8 @@ void feedsim_model_free(struct feedsim_model *m);
  * model is then unusable). */
 int feedsim_model_apply(struct feedsim_model *m, const struct event_match *el);
 
-/* Appends {"<id>":{match},...} for every match in first-seen order (the
- * format --help documents). Errors surface in @out->err. */
+/* Appends {"<id>":MATCH,...} for every match in first-seen order (MATCH as
+ * feedsim_run_expect describes). Errors surface in @out->err. */
 void feedsim_model_json(const struct feedsim_model *m, struct actor_buf *out);
 
 /* Appends the match object of @id; false (nothing appended) when the model
@@ -419,7 +419,31 @@ const char *feedsim_run_failure(const struct feedsim_run *r);
 /* Appends the one-line stats object (see --help). */
 void feedsim_run_stats(const struct feedsim_run *r, struct actor_buf *out);
 
-/* Appends the expected-state object (see --help). */
+/*
+ * Appends the expected state (--expect), one JSON object:
+ *
+ *   {"matches": {"<id>": MATCH, ...},
+ *    "sources": {"<name>": {"last_seq": N, "last_event_seq": M}, ...}}
+ *
+ * MATCH is the match object of a WebSocket `snapshot` (ws-protocol.md)
+ * without version, feed and gap, in first-seen order:
+ *
+ *   {"id": "sim:1:0",
+ *    "fixture": {"sport", "competition", "home", "away", "start"},
+ *    "status": {"phase": "ended"},
+ *    "clock": {"time": "94:12", "running": false},
+ *    "score": {"home": 2, "away": 1},
+ *    "incidents": [{"id", "type", "team", "minute", "stoppage", "player",
+ *                   "assist", "confirmed": true}, ...]}
+ *
+ * Incidents are whole, live ones only (deleted ones are gone), in
+ * first-seen order. An absent attribute is omitted, and so is a part the
+ * match never had (or a later full message reset); incidents is always
+ * there. It is what SFP/1's rules make of the good events sent, malformed
+ * documents excluded. last_seq is the highest seq sent on the source (any
+ * document), last_event_seq the highest of a good event: the server's
+ * acked seq ends between the two.
+ */
 void feedsim_run_expect(const struct feedsim_run *r, struct actor_buf *out);
 
 #endif /* TOOLS_FEEDSIM_FEEDSIM_H */

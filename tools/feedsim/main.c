@@ -102,7 +102,7 @@ static const char usage_text[] =
     "  --match-seconds S      play each match (about 115 simulated minutes "
     "with\n"
     "                         the break) in about S real seconds; the default\n"
-    "                         is real time (6900)\n"
+    "                         is real time (6930)\n"
     "  --rate N               N events per second in total, shared by the\n"
     "                         sources; 0: as fast as the server takes them\n"
     "  --events N             stop after N events in total (split evenly\n"
