@@ -524,7 +524,11 @@ static void flush(struct source *s)
     actor_buf_reset(&s->out);
     s->out_off = 0;
     if (s->dropping) {
-        say(r, 1, "info", s, "dropping the connection", "after=%llu",
+        /* A reset, as a network failure gives: what the server had not
+         * read yet is lost, and comes again after the next login. */
+        struct linger reset = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        say(r, 1, "info", s, "resetting the connection", "after=%llu",
             (unsigned long long)s->new_on_conn);
         disconnect(s, "forced by --reconnect-after");
     }
