@@ -105,7 +105,7 @@ void feedsim_gen_free(struct feedsim_gen *g);
 const char *feedsim_gen_id(const struct feedsim_gen *g);
 
 /* True once the final whistle has been produced. */
-bool feedsim_gen_done(const struct feedsim_gen *g);
+bool feedsim_gen_is_done(const struct feedsim_gen *g);
 
 /* Simulated ms (since the run's start) of the next step; INT64_MAX when
  * done. */
@@ -228,7 +228,7 @@ bool feedsim_bad_has_seq(enum feedsim_bad_kind kind);
 /* Per SFP/1 section 3 the seq is used up for certain (a rejection for
  * content: acks must cover it). not_well_formed and too_large may or may
  * not use theirs, depending on how far the receiver read: never waited on. */
-bool feedsim_bad_uses_seq(enum feedsim_bad_kind kind);
+bool feedsim_bad_is_seq_used(enum feedsim_bad_kind kind);
 
 /*
  * Appends one malformed document of @kind to @b, built around @decoy (see
@@ -268,10 +268,10 @@ int feedsim_model_apply(struct feedsim_model *m, const struct event_match *el);
  * feedsim_run_expect describes). Errors surface in @out->err. */
 void feedsim_model_json(const struct feedsim_model *m, struct actor_buf *out);
 
-/* Appends the match object of @id; false (nothing appended) when the model
- * has never seen it. */
-bool feedsim_model_match_json(const struct feedsim_model *m, const char *id,
-                              struct actor_buf *out);
+/* Appends the MATCH object of @id. Returns 0, or -ENOENT (nothing
+ * appended) when the model has never seen it. */
+int feedsim_model_match_json(const struct feedsim_model *m, const char *id,
+                             struct actor_buf *out);
 
 /* ---- the in-flight window ---------------------------------------------- */
 
@@ -397,8 +397,9 @@ struct feedsim_config {
 struct feedsim_run;
 
 /* Returns a new run of @cfg (copied; the strings it points to must outlive
- * the run): generators, sources, the reference model. NULL with errno set
- * (ENOMEM, or the host or port did not resolve: EHOSTUNREACH). */
+ * the run): generators, sources, the reference model; release it with
+ * feedsim_run_free(). NULL with errno set (ENOMEM, or EHOSTUNREACH when
+ * the host or port did not resolve). */
 struct feedsim_run *feedsim_run_new(const struct feedsim_config *cfg);
 void feedsim_run_free(struct feedsim_run *r);
 

@@ -95,7 +95,7 @@ bool feedsim_bad_has_seq(enum feedsim_bad_kind kind)
     return kind != FEEDSIM_BAD_MISSING_SEQ && kind != FEEDSIM_BAD_JUNK;
 }
 
-bool feedsim_bad_uses_seq(enum feedsim_bad_kind kind)
+bool feedsim_bad_is_seq_used(enum feedsim_bad_kind kind)
 {
     return kind == FEEDSIM_BAD_ATTRIBUTE || kind == FEEDSIM_BAD_ELEMENT;
 }

@@ -724,14 +724,14 @@ const char *feedsim_gen_id(const struct feedsim_gen *g)
     return g->id;
 }
 
-bool feedsim_gen_done(const struct feedsim_gen *g)
+bool feedsim_gen_is_done(const struct feedsim_gen *g)
 {
     return g->next_beat == g->n_beats;
 }
 
 int64_t feedsim_gen_next_at(const struct feedsim_gen *g)
 {
-    if (feedsim_gen_done(g)) {
+    if (feedsim_gen_is_done(g)) {
         return INT64_MAX;
     }
     int64_t beat = g->beats[g->next_beat].at_ms;
@@ -869,7 +869,7 @@ static void step_beat(struct feedsim_gen *g, const struct beat *b)
 
 const struct event_match *feedsim_gen_step(struct feedsim_gen *g)
 {
-    if (feedsim_gen_done(g)) {
+    if (feedsim_gen_is_done(g)) {
         return NULL;
     }
     g->el = (struct event_match){

@@ -448,13 +448,13 @@ void feedsim_model_json(const struct feedsim_model *m, struct actor_buf *out)
     actor_buf_char(out, '}');
 }
 
-bool feedsim_model_match_json(const struct feedsim_model *m, const char *id,
-                              struct actor_buf *out)
+int feedsim_model_match_json(const struct feedsim_model *m, const char *id,
+                             struct actor_buf *out)
 {
     const struct m_match *x = find(m, id);
     if (!x) {
-        return false;
+        return -ENOENT;
     }
     match_json(out, x);
-    return true;
+    return 0;
 }

@@ -286,7 +286,7 @@ static struct slot heap_pop(struct source *s)
 /* Puts a match back in line for its next step, unless it has ended. */
 static void requeue(struct source *s, struct slot x)
 {
-    if (!feedsim_gen_done(x.gen)) {
+    if (!feedsim_gen_is_done(x.gen)) {
         x.at = feedsim_gen_next_at(x.gen);
         heap_push(s, x);
     }
@@ -335,7 +335,7 @@ static int maybe_bad(struct source *s, struct feedsim_gen *gen)
     actor_buf_reset(&s->run->doc);
     feedsim_bad_write(&s->run->doc, kind, &s->rng_bad, seq,
                       feedsim_gen_decoy(gen), c->max_doc);
-    return push_doc(s, seq, (int)kind, feedsim_bad_uses_seq(kind));
+    return push_doc(s, seq, (int)kind, feedsim_bad_is_seq_used(kind));
 }
 
 /* Makes one event: the next step of the earliest match, sometimes with
@@ -1159,10 +1159,10 @@ void feedsim_run_stats(const struct feedsim_run *r, struct actor_buf *out)
         unacked += r->src[i].win.required;
     }
     for (uint32_t m = 0; m < c->matches; m++) {
-        ended += feedsim_gen_done(r->gens[m]);
+        ended += feedsim_gen_is_done(r->gens[m]);
     }
     for (int k = 0; k < FEEDSIM_BAD_N; k++) {
-        if (feedsim_bad_uses_seq((enum feedsim_bad_kind)k)) {
+        if (feedsim_bad_is_seq_used((enum feedsim_bad_kind)k)) {
             seq_used += r->bad_sent[k];
         }
     }
