@@ -45,10 +45,26 @@ enum beat_kind {
     BEAT_DISALLOW  /* inc: the goal, deleted; arg: the var incident */
 };
 
-struct beat {
+/* What the plan is sorted by: simulated time, then creation order. Both
+ * kinds of plan entries start with it, so one comparator sorts either. */
+struct when {
     int64_t at_ms;  /* simulated, since the run's start */
     uint32_t order; /* creation order: ties keep it */
-    uint8_t kind;   /* enum beat_kind */
+};
+
+static int cmp_when(const void *a, const void *b)
+{
+    const struct when *x = a;
+    const struct when *y = b;
+    if (x->at_ms != y->at_ms) {
+        return x->at_ms < y->at_ms ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+struct beat {
+    struct when when; /* first: see cmp_when */
+    uint8_t kind;     /* enum beat_kind */
     uint16_t inc;
     uint16_t arg;
 };
@@ -93,7 +109,7 @@ struct feedsim_gen {
     int32_t h2_end; /* game clock at full time, s */
     uint32_t tick_s;
 
-    struct beat *beats; /* sorted by (at_ms, order) */
+    struct beat *beats; /* sorted by cmp_when */
     size_t n_beats;
     size_t next_beat;
     int32_t tick_clock; /* game clock of the next tick */
@@ -229,8 +245,7 @@ static int add_beat(struct planner *p, int64_t at_ms, enum beat_kind kind,
         return -ENOMEM;
     }
     g->beats[g->n_beats++] = (struct beat){
-        .at_ms = at_ms,
-        .order = p->order++,
+        .when = {at_ms, p->order++},
         .kind = (uint8_t)kind,
         .inc = (uint16_t)inc,
         .arg = (uint16_t)arg,
@@ -254,16 +269,6 @@ static int add_incident(struct planner *p, const char *type, int team,
     };
     minute_at(g, at_ms, &inc->minute, &inc->stoppage);
     return (int)g->n_incs++;
-}
-
-static int cmp_beat(const void *a, const void *b)
-{
-    const struct beat *x = a;
-    const struct beat *y = b;
-    if (x->at_ms != y->at_ms) {
-        return x->at_ms < y->at_ms ? -1 : 1;
-    }
-    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* A random player of @team on the pitch other than @not (-1: any), or -1
@@ -305,21 +310,10 @@ enum draw_kind {
 };
 
 struct draw {
-    int64_t at_ms;
-    uint32_t order;
+    struct when when; /* first: see cmp_when */
     uint8_t kind;
     uint8_t team; /* 0 home, 1 away */
 };
-
-static int cmp_draw(const void *a, const void *b)
-{
-    const struct draw *x = a;
-    const struct draw *y = b;
-    if (x->at_ms != y->at_ms) {
-        return x->at_ms < y->at_ms ? -1 : 1;
-    }
-    return x->order < y->order ? -1 : x->order > y->order;
-}
 
 /* A random time of play, at least 10 s before its half ends. */
 static int64_t play_time(struct planner *p)
@@ -352,7 +346,7 @@ static int plan_goal(struct planner *p, const struct draw *d)
     int team = d->team;
     uint32_t r = feedsim_rng_below(&p->rng, 100);
     const char *type = r < 82 ? "goal" : r < 94 ? "penalty_goal" : "own_goal";
-    int inc = add_incident(p, type, team + EVENT_TEAM_HOME, d->at_ms);
+    int inc = add_incident(p, type, team + EVENT_TEAM_HOME, d->when.at_ms);
     if (inc < 0) {
         return inc;
     }
@@ -369,7 +363,7 @@ static int plan_goal(struct planner *p, const struct draw *d)
             pi->assist = name_of(g, team, pick_on(p, team, scorer, false));
         }
     }
-    int rc = add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
+    int rc = add_beat(p, d->when.at_ms, BEAT_INCIDENT, (size_t)inc, 0);
     uint32_t fate = feedsim_rng_below(&p->rng, 100);
     if (rc != 0) {
         return rc;
@@ -377,8 +371,8 @@ static int plan_goal(struct planner *p, const struct draw *d)
     if (fate < 12) {
         /* Disallowed after a VAR review: a var incident, the goal deleted,
          * the score corrected. */
-        int64_t at =
-            follow_time(g, d->at_ms, 60000 + feedsim_rng_below(&p->rng, 90000));
+        int64_t at = follow_time(g, d->when.at_ms,
+                                 60000 + feedsim_rng_below(&p->rng, 90000));
         int var = add_incident(p, "var", team + EVENT_TEAM_HOME, at);
         if (var < 0) {
             return var;
@@ -393,7 +387,7 @@ static int plan_goal(struct planner *p, const struct draw *d)
     pi->confirmed = 0;
     rc =
         add_beat(p,
-                 follow_time(g, d->at_ms,
+                 follow_time(g, d->when.at_ms,
                              FOLLOW_MIN_MS + feedsim_rng_below(&p->rng, 70000)),
                  BEAT_CONFIRM, (size_t)inc, 0);
     if (rc == 0 && fate < 18 && strcmp(type, "own_goal") != 0) {
@@ -403,7 +397,7 @@ static int plan_goal(struct planner *p, const struct draw *d)
             g->incs[inc].player2 = name_of(g, team, other);
             rc =
                 add_beat(p,
-                         follow_time(g, d->at_ms,
+                         follow_time(g, d->when.at_ms,
                                      30000 + feedsim_rng_below(&p->rng, 90000)),
                          BEAT_CORRECT, (size_t)inc, 0);
         }
@@ -416,12 +410,12 @@ static int plan_goal(struct planner *p, const struct draw *d)
 static int plan_player(struct planner *p, const struct draw *d,
                        const char *type, int player)
 {
-    int inc = add_incident(p, type, d->team + EVENT_TEAM_HOME, d->at_ms);
+    int inc = add_incident(p, type, d->team + EVENT_TEAM_HOME, d->when.at_ms);
     if (inc < 0) {
         return inc;
     }
     p->g->incs[inc].player = name_of(p->g, d->team, player);
-    return add_beat(p, d->at_ms, BEAT_INCIDENT, (size_t)inc, 0);
+    return add_beat(p, d->when.at_ms, BEAT_INCIDENT, (size_t)inc, 0);
 }
 
 /* A yellow card, or a second one: the player is sent off. */
@@ -494,7 +488,7 @@ static int push_draw(struct draw **draws, size_t *n, size_t *cap, struct draw d)
     if (FEEDSIM_MORE(*draws, *n, *cap) != 0) {
         return -ENOMEM;
     }
-    d.order = (uint32_t)*n;
+    d.when.order = (uint32_t)*n;
     (*draws)[(*n)++] = d;
     return 0;
 }
@@ -523,7 +517,7 @@ static int plan_incidents(struct planner *p)
     for (uint8_t team = 0; team < 2 && rc == 0; team++) {
         for (unsigned i = draw_goals(rng); i > 0 && rc == 0; i--) {
             rc = push_draw(&draws, &n, &cap,
-                           (struct draw){play_time(p), 0, DRAW_GOAL, team});
+                           (struct draw){{play_time(p), 0}, DRAW_GOAL, team});
         }
         /* Substitutions: some at the restart, most from the 55th minute. */
         for (unsigned i = 3 + feedsim_rng_below(rng, 3); i > 0 && rc == 0;
@@ -533,7 +527,7 @@ static int plan_incidents(struct planner *p)
                     ? ms_of(g, 2, HALF_S) + feedsim_rng_below(rng, 30) * 1000
                     : ms_of(g, 2, 3300 + (int32_t)feedsim_rng_below(rng, 1900));
             rc = push_draw(&draws, &n, &cap,
-                           (struct draw){at, 0, DRAW_SUB, team});
+                           (struct draw){{at, 0}, DRAW_SUB, team});
         }
     }
     /* One draw per statement: the order of evaluation inside an
@@ -555,13 +549,13 @@ static int plan_incidents(struct planner *p)
     for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
         for (unsigned i = others[k].count; i > 0 && rc == 0; i--) {
             uint8_t team = (uint8_t)feedsim_rng_below(rng, 2);
-            rc =
-                push_draw(&draws, &n, &cap,
-                          (struct draw){play_time(p), 0, others[k].kind, team});
+            rc = push_draw(
+                &draws, &n, &cap,
+                (struct draw){{play_time(p), 0}, others[k].kind, team});
         }
     }
     if (rc == 0) {
-        qsort(draws, n, sizeof(*draws), cmp_draw);
+        qsort(draws, n, sizeof(*draws), cmp_when);
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = plan_draw(p, &draws[i]);
@@ -690,7 +684,7 @@ struct feedsim_gen *feedsim_gen_new(const struct feedsim_gen_config *cfg,
     if (rc != 0) {
         goto out_free;
     }
-    qsort(g->beats, g->n_beats, sizeof(*g->beats), cmp_beat);
+    qsort(g->beats, g->n_beats, sizeof(*g->beats), cmp_when);
 
     g->seen = calloc(g->n_incs + 1, sizeof(*g->seen));
     g->out = calloc(g->n_incs + 2, sizeof(*g->out));
@@ -734,7 +728,7 @@ int64_t feedsim_gen_next_at(const struct feedsim_gen *g)
     if (feedsim_gen_is_done(g)) {
         return INT64_MAX;
     }
-    int64_t beat = g->beats[g->next_beat].at_ms;
+    int64_t beat = g->beats[g->next_beat].when.at_ms;
     int64_t tick = tick_at(g);
     return tick < beat ? tick : beat;
 }
@@ -824,18 +818,18 @@ static void step_beat(struct feedsim_gen *g, const struct beat *b)
     switch (b->kind) {
     case BEAT_FIXTURE:
     case BEAT_FULL:
-        put_full(g, b->at_ms);
+        put_full(g, b->when.at_ms);
         break;
     case BEAT_KICKOFF:
     case BEAT_HALFTIME:
     case BEAT_SECOND_HALF:
     case BEAT_FULLTIME:
         g->el.parts |= EVENT_HAS_STATUS;
-        g->el.phase = phase_at(g, b->at_ms);
-        put_clock(g, b->at_ms);
+        g->el.phase = phase_at(g, b->when.at_ms);
+        put_clock(g, b->when.at_ms);
         break;
     case BEAT_INCIDENT:
-        put_clock(g, b->at_ms);
+        put_clock(g, b->when.at_ms);
         emit_new(g, b->inc);
         if (pi->scores) {
             put_score(g);
@@ -883,7 +877,7 @@ const struct event_match *feedsim_gen_step(struct feedsim_gen *g)
     };
     const struct beat *b = &g->beats[g->next_beat];
     int64_t tick = tick_at(g);
-    if (tick < b->at_ms) {
+    if (tick < b->when.at_ms) {
         put_clock(g, tick);
         advance_tick(g);
     } else {
