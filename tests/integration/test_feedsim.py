@@ -676,6 +676,20 @@ def test_sources():
         srv.close()
 
 
+def test_no_server():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nobody listens there now
+    p = subprocess.run([FEEDSIM, "--port", str(port), "--matches", "1",
+                        "--duration", "0.5", "-q"], capture_output=True,
+                       timeout=RUN_TIMEOUT)
+    err = p.stderr.decode()
+    check(p.returncode == 1, "exit %d without a server" % p.returncode)
+    check("never connected (Connection refused)" in err, "stderr: " + err)
+    check(json.loads(p.stdout)["complete"] is False, "complete")
+
+
 def test_heartbeat_and_sigterm():
     srv = start_server()
     try:
@@ -721,7 +735,8 @@ def test_usage():
 TESTS = [test_usage, test_login_and_state, test_wrong_token,
          test_resend_after_crash, test_forced_reconnects_and_coalesced_acks,
          test_withheld_acks_fail, test_split_and_determinism, test_no_login,
-         test_malformed, test_sources, test_heartbeat_and_sigterm]
+         test_malformed, test_sources, test_no_server,
+         test_heartbeat_and_sigterm]
 
 
 def main():

@@ -408,9 +408,9 @@ void feedsim_run_free(struct feedsim_run *r);
 /*
  * Plays the run until every match has ended (or --events, --duration) and
  * everything sent is acknowledged, the ack timeout passes, a login is
- * refused, or *cfg->stop is set. Returns 0 (everything sent was
- * acknowledged, whatever stopped the run), FEEDSIM_INCOMPLETE (see
- * feedsim_run_failure), or -ENOMEM.
+ * refused, or *cfg->stop is set. Returns 0 (every source connected and
+ * everything sent was acknowledged, whatever stopped the run),
+ * FEEDSIM_INCOMPLETE (see feedsim_run_failure), or -ENOMEM.
  */
 int feedsim_run_loop(struct feedsim_run *r);
 

@@ -91,6 +91,7 @@ struct source {
     uint64_t new_on_conn; /* first sends on this connection */
     bool dropping;        /* --reconnect-after: close once flushed */
     uint64_t connects;
+    char last_error[64]; /* why the last connection ended, or "" */
 };
 
 struct reason {
@@ -610,6 +611,7 @@ static void disconnect(struct source *s, const char *why)
     s->attempt++;
     s->st = CONN_WAIT;
     s->retry_at_ns = r->now_ns + (int64_t)delay * 1000000;
+    snprintf(s->last_error, sizeof(s->last_error), "%s", why);
     say(r, s->dropping ? 2 : 1, "info", s, "disconnected",
         "reason=\"%s\" retry_ms=%u", why, delay);
     s->dropping = false;
@@ -1104,17 +1106,26 @@ int feedsim_run_loop(struct feedsim_run *r)
     if (r->nomem) {
         return -ENOMEM;
     }
-    /* Stopped by a signal, the run may still owe nothing. */
+    /* Stopped by a signal, the run may still owe nothing; a source that
+     * never got through delivered nothing, whatever it owes. */
     uint64_t owed = 0;
     const struct source *first = NULL;
+    const struct source *absent = NULL;
     for (uint32_t i = 0; i < c->sources; i++) {
         const struct source *s = &r->src[i];
         owed += s->win.required;
         if (!first && s->win.required) {
             first = s;
         }
+        if (!absent && s->connects == 0) {
+            absent = s;
+        }
     }
-    r->complete = !r->fatal && owed == 0;
+    if (absent) {
+        set_failure(r, "source %s never connected (%s)", absent->name,
+                    absent->last_error[0] ? absent->last_error : "no attempt");
+    }
+    r->complete = !r->fatal && owed == 0 && !absent;
     if (r->complete) {
         return 0;
     }

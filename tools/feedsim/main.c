@@ -158,9 +158,9 @@ static const char usage_text[] =
     "last_seq is the highest seq sent (any document), last_event_seq that of\n"
     "the last good event: the server's acked seq ends between the two.\n"
     "\n"
-    "Exit status: 0 when everything sent was acknowledged (also after SIGINT\n"
-    "or SIGTERM, which stop the run at once); 1 otherwise, with the reason on\n"
-    "stderr; 2 for a usage error.\n";
+    "Exit status: 0 when every source got through and everything sent was\n"
+    "acknowledged (also after SIGINT or SIGTERM, which stop the run at\n"
+    "once); 1 otherwise, with the reason on stderr; 2 for a usage error.\n";
 
 static void usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
