@@ -8,7 +8,7 @@
  * The pure parts (the match generator, the XML writer and the reply
  * scanner, the malformed documents, the reference model, the in-flight
  * window, the latency histogram) take no sockets and no clock, so the unit
- * test drives them directly; feedsim_net.c and main.c add the sockets.
+ * test drives them directly; feedsim_run.c and main.c add the sockets.
  *
  * A match element travels as ingest/event.h's struct event_match, the
  * project's one vocabulary for "what a <match> said" (absent values: NULL

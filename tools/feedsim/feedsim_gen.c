@@ -23,6 +23,11 @@
  * What the match is at any simulated time (phase, clock) follows from the
  * time alone; the score and the incidents follow from the steps emitted so
  * far, and a full snapshot lists exactly those.
+ *
+ * Conventions: minutes count as football does (0:00-0:59 is the 1st, 47:10
+ * in the first half is 45+3); an own goal's team is the team it counts
+ * for, its player from the other side; a substitution's player goes off
+ * and its assist comes on.
  */
 
 #define HALF_S        2700   /* 45 minutes of game clock */
