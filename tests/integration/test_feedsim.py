@@ -434,22 +434,20 @@ def start_server(**kw):
 
 
 def run_feedsim(srv, *args, expect=True, timeout=RUN_TIMEOUT, check=True):
-    tmp = tempfile.mkdtemp(prefix="feedsim-test-")
-    exp = os.path.join(tmp, "expect.json")
-    cmd = [FEEDSIM, "--port", str(srv.port), "--sent", "sim"] + list(args)
-    if expect:
-        cmd += ["--expect", exp]
-    p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="feedsim-test-") as tmp:
+        exp = os.path.join(tmp, "expect.json")
+        cmd = [FEEDSIM, "--port", str(srv.port), "--sent", "sim"] + list(args)
+        if expect:
+            cmd += ["--expect", exp]
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        expected = None
+        if expect and os.path.exists(exp):
+            with open(exp) as f:
+                expected = json.load(f)
     out = p.stdout.decode()
     err = p.stderr.decode()
     lines = [l for l in out.splitlines() if l.startswith("{")]
     stats = json.loads(lines[-1]) if lines else None
-    expected = None
-    if expect and os.path.exists(exp):
-        with open(exp) as f:
-            expected = json.load(f)
-        os.unlink(exp)
-    os.rmdir(tmp)
     if check and p.returncode != 0:
         raise AssertionError("feedsim exited %d: %s" % (p.returncode, err))
     return p.returncode, stats, expected, err
@@ -652,7 +650,8 @@ def test_malformed():
 
 def test_sources():
     srv = start_server(tokens={"src-1": "a", "src-2": "b", "src-3": "c"})
-    tmp = tempfile.NamedTemporaryFile("w", delete=False)
+    tmp = tempfile.NamedTemporaryFile("w", prefix="feedsim-tokens-",
+                                      delete=False)
     tmp.write("# source token\nsrc-1 a\nsrc-2 b\n\nsrc-3 c\n")
     tmp.close()
     try:
