@@ -691,6 +691,7 @@ def test_no_server():
 
 def test_heartbeat_and_sigterm():
     srv = start_server()
+    p = None
     try:
         p = subprocess.Popen([FEEDSIM, "--port", str(srv.port), "--matches",
                               "2", "--rate", "2", "--heartbeat", "0.2"],
@@ -711,6 +712,9 @@ def test_heartbeat_and_sigterm():
         check(st["heartbeats_sent"] >= 1, "heartbeats_sent")
         check(st["events_sent"] >= 2, "events_sent %d" % st["events_sent"])
     finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
         srv.close()
 
 
