@@ -410,7 +410,6 @@ struct actor_stats {
     uint64_t exited;    /* actors ended */
     uint64_t crashed;   /* ended abnormally */
     uint64_t restarts;  /* restarts by supervisors */
-    uint64_t sent;      /* messages queued */
     uint64_t full;      /* sends refused by a full mailbox */
     uint64_t dead;      /* sends to dead pids */
     uint32_t alive;     /* actors alive now */

@@ -4,14 +4,16 @@
 /*
  * DESIGN
  * Slots live in chunks that are never freed, so an actor's memory stays
- * valid for as long as the process runs; only its generation changes. The
- * pin word packs the generation (high 32 bits) with a count of senders in
- * flight (low 32): a sender adds one and checks the generation in a single
- * atomic step, pushes, then subtracts. A dying actor bumps the generation,
- * which turns away new senders, and waits for the count to reach zero
- * before it drains its mailbox and gives the slot back. So a pid can never
- * reach the slot's next tenant, and no message is pushed into a mailbox
- * that is being drained.
+ * valid for as long as the process runs; only its generation changes. A
+ * sender pins the slot with a hazard pointer of its own thread (a store to
+ * its own cache line, not a write to the receiver's), then checks the
+ * generation, pushes and unpins. A dying actor bumps the generation, which
+ * turns away new senders, and waits until no thread's hazard names its
+ * slot before it drains its mailbox and gives the slot back. So a pid can
+ * never reach the slot's next tenant, and no message is pushed into a
+ * mailbox that is being drained. Senders write one cache line of the
+ * receiver (queue head, length, run flag); the generation sits on a
+ * read-mostly line, the consumer's fields on a third.
  *
  * The mailbox is Vyukov's intrusive MPSC queue: a push is one exchange. The
  * length is a separate counter, raised before the push (to enforce the
@@ -30,10 +32,24 @@
 #include "actor/actor_impl.h"
 
 #define SLOT_CHUNK_BITS 10
-#define SLOT_CHUNK (1u << SLOT_CHUNK_BITS)
-#define SLOT_CHUNKS 4096u /* up to 4 Mi actors */
-#define GEN_ONE (1ull << 32)
-#define PIN_MASK 0xffffffffull
+#define SLOT_CHUNK      (1u << SLOT_CHUNK_BITS)
+#define SLOT_CHUNKS     4096u /* up to 4 Mi actors */
+#define PIN_MASK        0xffffffffull
+#define HAZARDS         4 /* nested pins per thread */
+
+/* One per thread that ever pinned; never freed, reused after its thread
+ * ends. */
+struct hazard_rec {
+    _Atomic uint32_t slot[HAZARDS]; /* slot index + 1, or 0 */
+    unsigned depth;                 /* owner thread only */
+    _Atomic bool used;
+    struct hazard_rec *next;
+} __attribute__((aligned(ACTOR__CACHELINE)));
+
+static struct hazard_rec *_Atomic hazards;
+static _Thread_local struct hazard_rec *my_hazard;
+static pthread_key_t hazard_key;
+static pthread_once_t hazard_once = PTHREAD_ONCE_INIT;
 
 struct actor__rt actor__rt;
 
@@ -63,7 +79,7 @@ static struct resume_list {
     struct resume_entry {
         uint64_t receiver;
         uint64_t sender;
-    } *v;
+    } * v;
     size_t n, cap;
 } resume[WAIT_STRIPES];
 static pthread_once_t resume_once = PTHREAD_ONCE_INIT;
@@ -75,11 +91,12 @@ static void resume_init(void)
     }
 }
 
-_Noreturn void actor__assert_fail(const char *what, const char *file,
-                                  int line, const char *func)
+_Noreturn void actor__assert_fail(const char *what, const char *file, int line,
+                                  const char *func)
 {
-    fprintf(stderr, "level=error msg=\"assertion failed\" what=\"%s\" "
-                    "at=%s:%d func=%s\n",
+    fprintf(stderr,
+            "level=error msg=\"assertion failed\" what=\"%s\" "
+            "at=%s:%d func=%s\n",
             what, file, line, func);
     abort();
 }
@@ -270,7 +287,7 @@ static int slot_alloc(uint32_t *idx)
         }
         memset(chunk, 0, SLOT_CHUNK * sizeof(*chunk));
         for (uint32_t i = 0; i < SLOT_CHUNK; i++) {
-            atomic_init(&chunk[i].pin, GEN_ONE);
+            atomic_init(&chunk[i].gen, 1);
         }
         atomic_store_explicit(&chunks[c], chunk, memory_order_release);
     }
@@ -298,26 +315,99 @@ static void slot_free(uint32_t idx)
     pthread_mutex_unlock(&slot_lock);
 }
 
+static void hazard_release(void *rec)
+{
+    struct hazard_rec *h = rec;
+    atomic_store(&h->used, false);
+}
+
+static void hazard_key_init(void)
+{
+    pthread_key_create(&hazard_key, hazard_release);
+}
+
+static struct hazard_rec *hazard_get(void)
+{
+    if (my_hazard) {
+        return my_hazard;
+    }
+    pthread_once(&hazard_once, hazard_key_init);
+    struct hazard_rec *h;
+    for (h = atomic_load(&hazards); h; h = h->next) {
+        bool no = false;
+        if (atomic_compare_exchange_strong(&h->used, &no, true)) {
+            goto out;
+        }
+    }
+    h = aligned_alloc(ACTOR__CACHELINE, sizeof(*h));
+    ACTOR_ASSERT(h != NULL); /* a few bytes, once per thread */
+    memset(h, 0, sizeof(*h));
+    atomic_store(&h->used, true);
+    h->next = atomic_load(&hazards);
+    while (!atomic_compare_exchange_weak(&hazards, &h->next, h)) {
+    }
+out:
+    h->depth = 0;
+    my_hazard = h;
+    pthread_setspecific(hazard_key, h);
+    return h;
+}
+
 struct actor_ctx *actor__pin(uint64_t pid)
 {
     if (pid == 0) {
         return NULL;
     }
-    struct actor_ctx *a = slot_at((uint32_t)(pid & PIN_MASK) - 1);
+    uint32_t idx = (uint32_t)(pid & PIN_MASK) - 1;
+    struct actor_ctx *a = slot_at(idx);
     if (!a) {
         return NULL;
     }
-    uint64_t v = atomic_fetch_add(&a->pin, 1);
-    if ((v >> 32) != (pid >> 32)) {
-        atomic_fetch_sub(&a->pin, 1);
+    struct hazard_rec *h = hazard_get();
+    unsigned d = h->depth;
+    ACTOR_ASSERT(d < HAZARDS);
+    /* Publish the hazard, then check: a dying actor bumps the generation,
+     * then scans hazards; one of us sees the other (both seq_cst). */
+    atomic_store(&h->slot[d], idx + 1);
+    if (atomic_load(&a->gen) != (uint32_t)(pid >> 32)) {
+        atomic_store_explicit(&h->slot[d], 0, memory_order_release);
         return NULL;
     }
+    h->depth = d + 1;
     return a;
 }
 
 void actor__unpin(struct actor_ctx *a)
 {
-    atomic_fetch_sub_explicit(&a->pin, 1, memory_order_release);
+    struct hazard_rec *h = my_hazard;
+    unsigned d = --h->depth;
+    ACTOR_ASSERT(atomic_load_explicit(&h->slot[d], memory_order_relaxed) ==
+                 (uint32_t)(a->pid & PIN_MASK));
+    atomic_store_explicit(&h->slot[d], 0, memory_order_release);
+}
+
+/* Waits until no thread has @a's slot pinned (its generation is bumped
+ * already, so no new pin can succeed). */
+static void wait_unpinned(struct actor_ctx *a)
+{
+    uint32_t slot = (uint32_t)(a->pid & PIN_MASK);
+    for (struct hazard_rec *h = atomic_load(&hazards); h; h = h->next) {
+        for (int i = 0; i < HAZARDS; i++) {
+            for (unsigned spins = 0; atomic_load(&h->slot[i]) == slot;
+                 spins++) {
+                if (spins > 64) {
+                    sched_yield();
+                }
+            }
+        }
+    }
+}
+
+/* Retires the tenant's pid: new pins fail, pinned senders are waited out. */
+static void retire_pid(struct actor_ctx *a)
+{
+    atomic_fetch_add(&a->gen, 1);
+    wait_unpinned(a);
 }
 
 /* ---- the mailbox ------------------------------------------------------ */
@@ -457,7 +547,6 @@ int actor__push(struct actor_ctx *a, struct actor_msg *msg, bool system,
         msg->flags |= ACTOR__F_SYSTEM;
     }
     mbox_push(a, msg);
-    atomic_fetch_add_explicit(&actor__rt.st_sent, 1, memory_order_relaxed);
     if (!atomic_load(&a->sched) && !atomic_exchange(&a->sched, 1)) {
         if (a->thread) {
             actor__thread_wake(a);
@@ -517,15 +606,6 @@ bool actor_is_alive(uint64_t pid)
 
 static void drain_dead(struct actor_ctx *a);
 
-static void wait_unpinned(struct actor_ctx *a)
-{
-    for (unsigned spins = 0; atomic_load(&a->pin) & PIN_MASK; spins++) {
-        if (spins > 64) {
-            sched_yield();
-        }
-    }
-}
-
 static struct actor__sig *sig_new(uint32_t type, uint64_t from)
 {
     struct actor__sig *s = actor_msg_new(sizeof(*s), type);
@@ -541,8 +621,7 @@ static void push_self(struct actor_ctx *a, struct actor_msg *msg)
     actor__push(a, msg, true, NULL);
 }
 
-int actor__spawn(const struct actor_spawn *how, uint64_t ack_to,
-                 uint64_t *pid)
+int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
 {
     if (!how || !how->ops || !how->ops->handle || !pid) {
         return -EINVAL;
@@ -568,7 +647,7 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to,
         goto out_free;
     }
     struct actor_ctx *a = slot_at(idx);
-    uint64_t gen = atomic_load(&a->pin) >> 32;
+    uint64_t gen = atomic_load(&a->gen);
     a->pid = (gen << 32) | (uint64_t)(idx + 1);
     mbox_init(a);
     /* Queued-or-running until the first turn: a send that finds us by
@@ -655,8 +734,7 @@ out_unregister:
     }
     actor__vec_free(&a->links);
     /* Someone may have found the name already: retire the pid for good. */
-    atomic_fetch_add(&a->pin, GEN_ONE);
-    wait_unpinned(a);
+    retire_pid(a);
     drain_dead(a);
 out_slot:
     slot_free(idx);
@@ -826,8 +904,7 @@ void actor_demonitor(struct actor_ctx *ctx, uint64_t ref)
     }
 }
 
-int actor_exit(struct actor_ctx *ctx, uint64_t to,
-               const struct actor_exit *why)
+int actor_exit(struct actor_ctx *ctx, uint64_t to, const struct actor_exit *why)
 {
     struct actor__sig *s = sig_new(ACTOR__SIG_EXIT, ctx ? ctx->pid : 0);
     if (!s) {
@@ -846,15 +923,17 @@ static void die(struct actor_ctx *a, const struct actor_exit *why)
 
 static void deliver(struct actor_ctx *a, struct actor_msg *msg)
 {
-    atomic_fetch_add_explicit(&a->handled, 1, memory_order_relaxed);
+    atomic_store_explicit(
+        &a->handled,
+        atomic_load_explicit(&a->handled, memory_order_relaxed) + 1,
+        memory_order_relaxed);
     int rc = a->ops->handle(a, a->state, msg);
     if (rc != ACTOR_KEPT) {
         actor_msg_free(msg);
     }
     if (rc < 0 && !a->exit_pending) {
         actor__set_exit(&a->exit, ACTOR_EXIT_ERROR, rc, "%s: %s",
-                        a->ops->name ? a->ops->name : "handle",
-                        strerror(-rc));
+                        a->ops->name ? a->ops->name : "handle", strerror(-rc));
         a->exit_pending = true;
     }
 }
@@ -885,8 +964,7 @@ static void on_exit_signal(struct actor_ctx *a, struct actor__sig *s)
         deliver(a, &m->hdr);
         return;
     }
-    if (s->why.kind != ACTOR_EXIT_NORMAL ||
-        (!s->from_link && from == a->pid)) {
+    if (s->why.kind != ACTOR_EXIT_NORMAL || (!s->from_link && from == a->pid)) {
         die(a, &s->why);
     }
     actor_msg_free(&s->hdr);
@@ -941,7 +1019,8 @@ static void dispatch(struct actor_ctx *a, struct actor_msg *msg)
     default:
         break;
     }
-    if ((msg->flags & ACTOR__F_TIMER) && !actor__vec_del(&a->timers, msg->tag)) {
+    if ((msg->flags & ACTOR__F_TIMER) &&
+        !actor__vec_del(&a->timers, msg->tag)) {
         actor_msg_free(msg); /* cancelled */
         return;
     }
@@ -1007,8 +1086,7 @@ static void do_exit(struct actor_ctx *a)
     uint64_t pid = a->pid;
 
     /* Turn new senders away, then wait out those already pinned. */
-    atomic_fetch_add(&a->pin, GEN_ONE);
-    wait_unpinned(a);
+    retire_pid(a);
 
     /* Visible resources first: name, timers, fd watches. */
     char *name = atomic_exchange(&a->name, NULL);
@@ -1040,8 +1118,7 @@ static void do_exit(struct actor_ctx *a)
         }
     }
     for (size_t i = 0; i < a->monitored_by.n; i++) {
-        struct actor_msg *d =
-            down_new(a->monitored_by.v[i].ref, pid, &a->exit);
+        struct actor_msg *d = down_new(a->monitored_by.v[i].ref, pid, &a->exit);
         if (d) {
             actor__send_sys(a->monitored_by.v[i].pid, d);
         }
@@ -1214,8 +1291,8 @@ bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why)
     while (!w.done) {
         if (ms == ACTOR_INFINITY) {
             pthread_cond_wait(&wait_cond, &wait_lock);
-        } else if (pthread_cond_timedwait(&wait_cond, &wait_lock,
-                                          &deadline) == ETIMEDOUT) {
+        } else if (pthread_cond_timedwait(&wait_cond, &wait_lock, &deadline) ==
+                   ETIMEDOUT) {
             ok = w.done;
             break;
         }
@@ -1281,14 +1358,16 @@ size_t actor_foreach(void (*fn)(const struct actor_info *info, void *arg),
             continue;
         }
         /* Pin by the current generation; only a published pid counts. */
-        uint64_t v = atomic_fetch_add(&a->pin, 1);
-        uint64_t pid = ((v >> 32) << 32) | (uint64_t)(i + 1);
+        uint64_t pid = ((uint64_t)atomic_load(&a->gen) << 32) | (i + 1);
+        if (!actor__pin(pid)) {
+            continue;
+        }
         bool live = atomic_load(&a->live) == pid;
         struct actor_info info;
         if (live) {
             info_fill(a, pid, &info);
         }
-        atomic_fetch_sub(&a->pin, 1);
+        actor__unpin(a);
         if (live) {
             fn(&info, arg);
             visited++;
@@ -1303,7 +1382,6 @@ void actor_stats_get(struct actor_stats *out)
     out->exited = atomic_load(&actor__rt.st_exited);
     out->crashed = atomic_load(&actor__rt.st_crashed);
     out->restarts = atomic_load(&actor__rt.st_restarts);
-    out->sent = atomic_load(&actor__rt.st_sent);
     out->full = atomic_load(&actor__rt.st_full);
     out->dead = atomic_load(&actor__rt.st_dead);
     out->alive = atomic_load(&actor__rt.alive);
@@ -1340,8 +1418,7 @@ int actor_runtime_start(const struct actor_config *cfg)
 /* Frees what an abandoned actor holds in the runtime (not its state). */
 static void abandon(struct actor_ctx *a)
 {
-    atomic_fetch_add(&a->pin, GEN_ONE);
-    wait_unpinned(a);
+    retire_pid(a);
     atomic_store(&a->live, 0);
     char *name = atomic_exchange(&a->name, NULL);
     if (name) {

@@ -78,18 +78,13 @@ struct actor__thread; /* a blocking actor's thread, actor_sched.c */
  * (its turn), except where marked.
  */
 struct actor_ctx {
-    /* producers: Vyukov MPSC push end, mailbox length, pin word */
-    struct actor_msg *_Atomic head;
-    _Atomic uint32_t len;  /* queued messages, system ones included */
-    uint32_t cap;          /* bound for ordinary messages */
-    _Atomic uint64_t pin;  /* generation << 32 | senders in flight */
-    _Atomic int sched;     /* 1: queued or running; 0: idle */
-    _Atomic bool waiters;  /* senders wait for ACTOR_MSG_RESUME */
+    /* read-mostly: set at spawn, changed at exit; any thread reads */
+    _Atomic uint32_t gen;         /* generation of the slot's tenant */
+    uint32_t cap;                 /* bound for ordinary messages */
     const struct actor_ops *ops;  /* set before the pid is published */
     struct actor__thread *thread; /* blocking actors only */
     _Atomic(void *) wake_state;   /* state for ops->wake, once init ran */
-    _Atomic uint64_t handled;     /* read by observers */
-    _Atomic uint64_t live;        /* the pid once fully spawned, else 0 */
+    _Atomic uint64_t live;        /* the pid once spawned, until told */
     uint64_t pid;
     uint64_t parent;              /* linked-at-birth pid */
     uint64_t ack_to;              /* gets ACTOR__MSG_INIT_ACK, or 0 */
@@ -97,11 +92,16 @@ struct actor_ctx {
     _Atomic bool is_sup;
     char *_Atomic name;           /* registered name, freed at exit */
 
-    char pad_[ACTOR__CACHELINE];
+    /* producers: a cache line of their own (the only one they write) */
+    _Alignas(ACTOR__CACHELINE) struct actor_msg *_Atomic head;
+    _Atomic uint32_t len;  /* queued messages, system ones included */
+    _Atomic int sched;     /* 1: queued or running; 0: idle */
+    _Atomic bool waiters;  /* senders wait for ACTOR_MSG_RESUME */
 
     /* consumer */
-    struct actor_msg *tail;
+    _Alignas(ACTOR__CACHELINE) struct actor_msg *tail;
     struct actor_msg stub;
+    _Atomic uint64_t handled;     /* written by the consumer, read by all */
     struct actor_ctx *next_run;   /* run-queue link (scheduler's) */
     void *state;
     void *arg;                    /* for init */
@@ -125,12 +125,13 @@ extern struct actor__rt {
     bool running;
     _Atomic uint64_t next_ref;
     _Atomic uint64_t st_spawned, st_exited, st_crashed, st_restarts;
-    _Atomic uint64_t st_sent, st_full, st_dead;
+    _Atomic uint64_t st_full, st_dead;
     _Atomic uint32_t alive;
 } actor__rt;
 
-/* Pins @pid's slot; returns the actor, or NULL when @pid is not alive.
- * Release with actor__unpin(). */
+/* Pins @pid's slot (a hazard pointer of the calling thread); returns the
+ * actor, or NULL when @pid is not alive. Release with actor__unpin(), in
+ * reverse order of pinning. */
 struct actor_ctx *actor__pin(uint64_t pid);
 void actor__unpin(struct actor_ctx *a);
 

@@ -6,10 +6,13 @@
  * One scheduler thread per core, each with a FIFO run queue under its own
  * mutex (Erlang measured one lock per run queue beating lock-free ones; on
  * two cores the lock is almost never contended). An actor made runnable by
- * a scheduler thread goes on that thread's queue, which keeps a pair of
- * actors talking to each other on one core and warm in its cache; one made
- * runnable from elsewhere (the service thread, a blocking actor, main) goes
- * on a shared inject queue. A thread out of work takes from the inject
+ * a scheduler thread goes in that thread's `next` slot (the one it held
+ * moves to the queue), as Go's runnext: it runs right after the current
+ * turn, on the same core, with its messages still in cache, and no idle
+ * thread can steal it away mid-conversation. After NEXT_STREAK such turns
+ * in a row the FIFO gets its due, so a chatty pair cannot starve the rest.
+ * One made runnable from elsewhere (the service thread, a blocking actor,
+ * main) goes on a shared inject queue. A thread out of work takes from the inject
  * queue, then steals from its peers, spins briefly, and only then parks on
  * a condition variable, so a busy system makes no futex calls while an idle
  * one sleeps.
@@ -33,9 +36,14 @@ struct runq {
 
 struct sched {
     struct runq q;
+    struct actor_ctx *_Atomic next; /* runs next; never stolen */
+    unsigned streak;                /* turns in a row taken from next */
     pthread_t tid;
     unsigned id;
 };
+
+/* Turns in a row from `next` before the FIFO gets its due. */
+#define NEXT_STREAK 64
 
 struct actor__thread {
     pthread_t tid;
@@ -106,10 +114,10 @@ static void wake_parked(void)
 void actor__schedule(struct actor_ctx *a)
 {
     if (self_sched) {
-        runq_push(&self_sched->q, a);
-        /* Only worth a wake-up when our own queue holds more than us. */
-        if (atomic_load_explicit(&self_sched->q.n, memory_order_relaxed) > 1) {
-            wake_parked();
+        struct actor_ctx *old = atomic_exchange(&self_sched->next, a);
+        if (old) {
+            runq_push(&self_sched->q, old);
+            wake_parked(); /* someone idle may take it */
         }
         return;
     }
@@ -137,7 +145,16 @@ static bool work_visible(void)
 
 static struct actor_ctx *find_work(struct sched *s)
 {
-    struct actor_ctx *a = runq_pop(&s->q);
+    struct actor_ctx *a = atomic_exchange(&s->next, NULL);
+    if (a) {
+        if (++s->streak <= NEXT_STREAK ||
+            atomic_load_explicit(&s->q.n, memory_order_relaxed) == 0) {
+            return a;
+        }
+        runq_push(&s->q, a);
+    }
+    s->streak = 0;
+    a = runq_pop(&s->q);
     if (a) {
         return a;
     }

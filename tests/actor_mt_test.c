@@ -497,6 +497,12 @@ static void test_churn_stale_pids(void **state)
             /* kill it, and keep sending to the pid while it dies */
             struct actor_exit kill = {.kind = ACTOR_EXIT_KILLED};
             actor_exit(NULL, live[k], &kill);
+            if (round % 64 == 0) {
+                /* sometimes wait: then the send must be refused */
+                assert_true(actor_wait(live[k], WAIT_MS, NULL));
+                assert_int_equal(probe_send_value(NULL, live[k], 0), -ESRCH);
+                refused++;
+            }
         }
         for (int j = 0; j < 4; j++) {
             uint64_t to = live[(k + j * 37) % 256];
