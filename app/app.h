@@ -1,0 +1,48 @@
+/* app/app.h - the daemon's configuration: flags, environment, defaults. */
+#ifndef APP_APP_H
+#define APP_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * Every setting has a flag (--feed-port), an environment variable
+ * (SCOREWIRE_FEED_PORT) and a default; the flag wins over the environment,
+ * which wins over the default. The names are part of the operator's
+ * interface: README.md lists them all, from this table.
+ */
+struct app_config {
+    /* listeners */
+    char *bind;        /* address of the public ports */
+    unsigned feed_port;
+    unsigned http_port;
+    unsigned admin_port;
+    char *admin_bind;  /* the admin listener's address */
+    /* storage */
+    char *db;          /* libpq conninfo or URI; NULL: libpq's PG* env */
+    char *journal_dir;
+    /* feeds */
+    char *tokens;      /* file of "source token" lines, or NULL */
+    /* runtime */
+    unsigned schedulers; /* 0: one per core */
+    /* logs */
+    char *log_level;
+    char *log_format;
+    /* pages */
+    char *web_dir;     /* the live page's files */
+};
+
+/*
+ * Fills @cfg from @argv, the environment and defaults. Returns 0; 1 when
+ * --help or --version was asked (the text went to @out); a negative errno
+ * when a value is bad (the reason went to @err).
+ */
+int app_config_load(struct app_config *cfg, int argc, char **argv, FILE *out,
+                    FILE *err);
+
+/* Frees what app_config_load() allocated. */
+void app_config_free(struct app_config *cfg);
+
+#endif /* APP_APP_H */
