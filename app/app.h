@@ -45,4 +45,19 @@ int app_config_load(struct app_config *cfg, int argc, char **argv, FILE *out,
 /* Frees what app_config_load() allocated. */
 void app_config_free(struct app_config *cfg);
 
+struct actor_buf;
+
+/*
+ * Appends the live supervision tree as JSON to @out: {"alive":..,
+ * "tree":[node...]}, each node {"pid","kind","name","supervisor","thread",
+ * "state","mailbox","capacity","handled","restarts","children":[...]}; a
+ * supervisor with many children shows "children_count", "by_kind" and its
+ * @busiest busiest children instead. Returns 0 or -ENOMEM.
+ */
+int app_actors_json(struct actor_buf *out, size_t busiest);
+
+/* Appends the runtime's Prometheus series (actors, mailboxes, restarts by
+ * kind; spawn, exit, crash and refusal counters). Returns 0 or -ENOMEM. */
+int app_runtime_metrics(struct actor_buf *out);
+
 #endif /* APP_APP_H */
