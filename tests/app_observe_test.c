@@ -24,6 +24,15 @@ static void test_tree_json(void **state)
     probe_reset();
     assert_int_equal(actor_runtime_start(&(struct actor_config){.manual = true}),
                      0);
+    static const struct actor_sup_spec matches = {
+        .name = "many", .strategy = ACTOR_DYNAMIC, .intensity = 1,
+        .period_ms = 1000};
+    static const struct actor_child_spec top_kids[] = {
+        {.id = "a", .start = {.ops = &probe_ops, .arg = &cfg_a, .name = "a"},
+         .restart = ACTOR_PERMANENT, .shutdown_ms = 100},
+        {.id = "many", .sup = &matches, .restart = ACTOR_PERMANENT,
+         .shutdown_ms = ACTOR_INFINITY},
+    };
     struct actor_sup_spec root = {.name = "root",
                                   .strategy = ACTOR_ONE_FOR_ONE,
                                   .intensity = 1, .period_ms = 1000,
