@@ -42,8 +42,8 @@ struct match_incident {
     const char *assist;
     int32_t minute;     /* EVENT_ABSENT or >= 0 */
     int32_t stoppage;
-    int8_t team;        /* enum event_team */
-    int8_t confirmed;   /* 0 or 1 */
+    int8_t team;        /* enum event_team; NONE: not known */
+    int8_t confirmed;   /* EVENT_ABSENT, 0 or 1 */
     uint64_t version;   /* match version that last changed it */
 };
 
@@ -60,9 +60,9 @@ struct match_image {
     const char *away;
     const char *start;
     const char *phase;  /* NULL: no status yet */
-    int32_t clock_seconds; /* EVENT_ABSENT: no clock yet */
-    int8_t clock_running;  /* 0 or 1 */
-    bool has_score;
+    int32_t clock_seconds; /* EVENT_ABSENT: no time yet */
+    int8_t clock_running;  /* EVENT_ABSENT (never given), 0 or 1 */
+    bool has_score;     /* false: no score yet (both 0) */
     uint32_t score_home;
     uint32_t score_away;
     uint8_t feed;       /* enum match_feed */
