@@ -2,6 +2,7 @@
  * scenario applies elements directly (no actors) and checks every update's
  * exact JSON, the store's lists, the image and the final snapshot. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -918,9 +919,104 @@ static void test_element_index(void **state)
     model__match_release(&b);
 }
 
+/* A large full message: many incidents, long strings, a JSON text bigger
+ * than the scratch buffer keeps. */
+static void test_large_full(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static struct event_incident incs[N];
+    static char ids_buf[N][16];
+    char name[512];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    for (int k = 0; k < N; k++) {
+        snprintf(ids_buf[k], sizeof(ids_buf[k]), "inc-%d", k);
+        incs[k] = (struct event_incident)INC(.id = ids_buf[k], .player = name,
+                                             .minute = k % 120);
+    }
+    struct model__match m;
+    assert_int_equal(model__match_init(&m, MATCH), 0);
+    struct event_match em =
+        EM(NR(1), FULL, .incidents = incs, .n_incidents = N);
+    struct update *up = apply_one(&m, &em);
+    assert_true(up->json_len > 64 * 1024);
+    assert_int_equal(up->n_upserted, N);
+    assert_int_equal(m.image->n_incidents, N);
+    char *snap = snapshot_of(m.image);
+    assert_string_equal(snap, up->json);
+    free(snap);
+    update_unref(up);
+    struct event_match tick = EM(NR(2), .parts = P_CLOCK, .clock_seconds = 1);
+    up = apply_one(&m, &tick);
+    assert_string_equal(up->json, D(2, ",\"changes\":{\"clock\":{\"time\":"
+                                       "\"00:01\"}}"));
+    assert_ptr_equal(up->image->incidents, m.image->incidents);
+    update_unref(up);
+    model__match_release(&m);
+}
+
+struct thread_run {
+    uint32_t fail_at; /* in */
+    int rc;           /* out: init's error, or apply's result */
+    bool injected;
+    char json[256];
+};
+
+/* Runs on a thread of its own, so the per-thread scratch is new: no cmocka
+ * assertion here, the caller checks what it reports. */
+static void *apply_on_new_thread(void *arg)
+{
+    struct thread_run *tr = arg;
+    struct model__match m;
+    tr->rc = model__match_init(&m, MATCH);
+    if (tr->rc != 0) {
+        return NULL;
+    }
+    struct event_match em = EM(NR(1), .parts = P_SCORE, .score_home = 1);
+    struct event ev = {.source = SOURCE, .matches = &em, .n_matches = 1};
+    struct update *up = NULL;
+    model__fail_alloc = tr->fail_at;
+    tr->rc = model__match_apply(&m, &ev, 0, 0, &up);
+    tr->injected = tr->fail_at > 0 && model__fail_alloc == 0;
+    model__fail_alloc = 0;
+    if (up) {
+        snprintf(tr->json, sizeof(tr->json), "%s", up->json);
+    }
+    if (tr->rc == -ENOMEM && m.image->version != 0) {
+        tr->rc = -EPROTO; /* the failed apply changed the match */
+    }
+    update_unref(up);
+    model__match_release(&m);
+    return NULL; /* the thread's exit frees its scratch */
+}
+
+static void test_alloc_failure_new_thread(void **state)
+{
+    (void)state;
+    uint32_t failures = 0;
+    for (uint32_t n = 1;; n++) {
+        struct thread_run tr = {.fail_at = n};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, apply_on_new_thread, &tr), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        if (!tr.injected) {
+            assert_int_equal(tr.rc, 0);
+            assert_string_equal(tr.json,
+                                D(1, ",\"changes\":{\"score\":{\"home\":1,"
+                                     "\"away\":0}}"));
+            break;
+        }
+        assert_int_equal(tr.rc, -ENOMEM);
+        failures++;
+    }
+    /* the image, its texts, the thread's scratch and the update */
+    assert_int_equal(failures, 4);
+}
+
 int main(void)
 {
-    struct CMUnitTest tests[N_SCENARIOS + 5];
+    struct CMUnitTest tests[N_SCENARIOS + 7];
     size_t n = 0;
     for (size_t s = 0; s < N_SCENARIOS; s++) {
         tests[n++] = (struct CMUnitTest){
@@ -935,6 +1031,8 @@ int main(void)
         cmocka_unit_test(test_init_checks_id),
         cmocka_unit_test(test_images_share_and_stay),
         cmocka_unit_test(test_element_index),
+        cmocka_unit_test(test_large_full),
+        cmocka_unit_test(test_alloc_failure_new_thread),
     };
     for (size_t k = 0; k < sizeof(more) / sizeof(more[0]); k++) {
         tests[n++] = more[k];
