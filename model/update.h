@@ -82,14 +82,23 @@ struct update {
     atomic_uint refs;
     enum update_kind kind;
     struct match_image *image; /* state after the change; owned reference */
-    const char *json;          /* the WebSocket message; UPDATE_HEADROOM
-                                  writable bytes precede it */
+    const char *json;          /* the WebSocket message, NUL-terminated;
+                                  UPDATE_HEADROOM writable bytes precede
+                                  it, for one sending thread (notify's);
+                                  no one else touches them */
     size_t json_len;
     int64_t sent_ms;           /* the feed's `sent`, or EVENT_ABSENT */
-    /* for the store: incidents this change wrote or removed */
+    /*
+     * For the store: the incidents this change wrote or removed, by net
+     * effect (a full message included): upserted are those new or with an
+     * attribute changed, each with version == image->version; deleted are
+     * the ids that were there before and are not now. An id is never in
+     * both; an incident re-sent unchanged is in neither and keeps its
+     * version.
+     */
     const struct match_incident *const *upserted; /* into image->incidents */
     uint32_t n_upserted;
-    const char *const *deleted; /* incident ids */
+    const char *const *deleted; /* incident ids, NUL-terminated */
     uint32_t n_deleted;
 };
 

@@ -90,13 +90,9 @@ static bool chance(uint32_t percent)
 static const char *const ids[] = {"i0", "i1", "i2", "i3", "i4", "i5"};
 static const char *const types[] = {"goal",         "own_goal", "yellow_card",
                                     "substitution", "var",      "x\"y"};
-static const char *const names[] = {"B. Saka",
-                                    "M. \xc3\x98"
-                                    "degaard",
-                                    "tab\there",
-                                    "quote\"back\\slash",
-                                    "ctl\x01\x1f",
-                                    "",
+static const char *const names[] = {"B. Saka",     "M. \u00d8degaard",
+                                    "tab\there",   "quote\"back\\slash",
+                                    "ctl\x01\x1f", "",
                                     "C. Palmer"};
 static const char *const phases[] = {
     "not_started", "first_half", "halftime", "second_half",
