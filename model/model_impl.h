@@ -21,13 +21,15 @@
  * A clock tick therefore costs one image, one update and two reference
  * increments.
  *
- * Incidents keep their first-seen order. Within one element the net effect
- * counts: an incident that existed before and exists after keeps its place,
- * even if the element deleted and re-inserted it, and it is reported
- * (upserted) only when an attribute differs. Then an id is never both in
- * `incidents.upsert` and `incidents.delete`, and a client merges a delta by
- * replacing upserted ids in place, appending new ones and removing deleted
- * ones, in any order, and arrives at the snapshot's order.
+ * Incidents keep their first-seen order (a full message sets its own).
+ * Within one element the net effect counts: an incident that existed
+ * before and exists after keeps its place, even if the element deleted and
+ * re-inserted it, and it is reported (upserted) only when an attribute
+ * differs. Then an id is never both in `incidents.upsert` and
+ * `incidents.delete`, and a client merges a delta by replacing upserted
+ * ids in place, appending new ones and removing deleted ones, in any
+ * order, and arrives at the snapshot's order. The same holds for the
+ * other parts: `changes` names what differs, not what the element named.
  */
 
 #include <stdbool.h>

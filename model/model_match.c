@@ -187,31 +187,20 @@ static int apply_texts(struct image *im, const struct event *ev,
     texts_get(&im->pub, was);
     memcpy(want, was, sizeof(want));
     want[T_SOURCE] = ev->source;
-    static const struct event_fixture no_fixture;
+    /* A full element sets every attribute, absent ones to NULL; a delta
+     * only those it carries. */
+    bool has_fixture = em->parts & EVENT_HAS_FIXTURE;
     const struct event_fixture *f = &em->fixture;
-    if (em->full) {
-        if (!(em->parts & EVENT_HAS_FIXTURE)) {
-            f = &no_fixture;
+    const char *given[] = {f->sport, f->competition, f->home, f->away,
+                           f->start}; /* T_SPORT .. T_START */
+    for (int k = 0; k < 5; k++) {
+        if (em->full || (has_fixture && given[k])) {
+            want[T_SPORT + k] = has_fixture ? given[k] : NULL;
         }
-        want[T_SPORT] = f->sport;
-        want[T_COMPETITION] = f->competition;
-        want[T_HOME] = f->home;
-        want[T_AWAY] = f->away;
-        want[T_START] = f->start;
-        want[T_PHASE] = (em->parts & EVENT_HAS_STATUS) ? em->phase : NULL;
-    } else {
-        if (em->parts & EVENT_HAS_FIXTURE) {
-            const char *given[] = {f->sport, f->competition, f->home, f->away,
-                                   f->start};
-            for (int k = 0; k < 5; k++) {
-                if (given[k]) {
-                    want[T_SPORT + k] = given[k];
-                }
-            }
-        }
-        if ((em->parts & EVENT_HAS_STATUS) && em->phase) {
-            want[T_PHASE] = em->phase;
-        }
+    }
+    const char *phase = (em->parts & EVENT_HAS_STATUS) ? em->phase : NULL;
+    if (em->full || phase) {
+        want[T_PHASE] = phase;
     }
     bool differ = false;
     for (int k = T_SOURCE; k < T_N; k++) {
@@ -339,33 +328,111 @@ static bool incident_eq(const struct match_incident *a,
            str_eq(a->player, b->player) && str_eq(a->assist, b->assist);
 }
 
-static int32_t find_work(const struct work *w, uint32_t n, const char *id)
+/*
+ * Finding an incident by id: a scan for short lists, an open-addressing
+ * index past INDEX_MIN, so that a full message listing thousands of
+ * incidents costs linear time, not quadratic. An index works on any array
+ * whose items start with a struct match_incident.
+ */
+#define INDEX_MIN 16
+
+struct index {
+    const char *base; /* the items */
+    size_t stride;    /* bytes from one item to the next */
+    uint32_t n;       /* items */
+    uint32_t *slots;  /* item + 1; 0: empty */
+    uint32_t mask;    /* slots - 1; 0: no slots, scan */
+};
+
+/* Slots an index of up to @n items uses; 0: none (it scans). */
+static uint32_t index_slots(uint32_t n)
 {
-    for (uint32_t k = 0; k < n; k++) {
-        if (strcmp(w[k].inc.id, id) == 0) {
-            return (int32_t)k;
-        }
+    if (n <= INDEX_MIN) {
+        return 0;
     }
-    return -1;
+    uint32_t size = 64;
+    while (size < 2 * n) {
+        size *= 2;
+    }
+    return size;
 }
 
-static int32_t find_old(const struct match_image *old, const char *id)
+static const char *index_id(const struct index *ix, uint32_t k)
 {
-    for (uint32_t k = 0; k < old->n_incidents; k++) {
-        if (strcmp(old->incidents[k].id, id) == 0) {
-            return (int32_t)k;
-        }
-    }
-    return -1;
+    const struct match_incident *in =
+        (const void *)(ix->base + (size_t)k * ix->stride);
+    return in->id;
 }
 
-/* Runs the element's incident actions over @w (*@n items, room for all). */
-static void run_actions(struct work *w, uint32_t *n,
+static uint32_t hash_id(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *id; id++) {
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    }
+    return h;
+}
+
+/* Adds item @k, already in the array, to @ix. */
+static void index_add(struct index *ix, uint32_t k)
+{
+    if (ix->mask == 0) {
+        return;
+    }
+    uint32_t i = hash_id(index_id(ix, k)) & ix->mask;
+    while (ix->slots[i] != 0) {
+        i = (i + 1) & ix->mask;
+    }
+    ix->slots[i] = k + 1;
+}
+
+/* Sets up @ix over the @n items at @base with @n_slots @slots (from
+ * index_slots() of the most items it will hold). */
+static void index_init(struct index *ix, const void *base, size_t stride,
+                       uint32_t n, uint32_t *slots, uint32_t n_slots)
+{
+    *ix = (struct index){.base = base,
+                         .stride = stride,
+                         .slots = slots,
+                         .mask = n_slots ? n_slots - 1 : 0};
+    if (n_slots > 0) {
+        memset(slots, 0, n_slots * sizeof(slots[0]));
+    }
+    for (; ix->n < n; ix->n++) {
+        index_add(ix, ix->n);
+    }
+}
+
+/* The index of the item with @id, or -1. */
+static int32_t index_find(const struct index *ix, const char *id)
+{
+    if (ix->mask == 0) {
+        for (uint32_t k = 0; k < ix->n; k++) {
+            if (strcmp(index_id(ix, k), id) == 0) {
+                return (int32_t)k;
+            }
+        }
+        return -1;
+    }
+    for (uint32_t i = hash_id(id) & ix->mask;; i = (i + 1) & ix->mask) {
+        uint32_t k = ix->slots[i];
+        if (k == 0) {
+            return -1;
+        }
+        if (strcmp(index_id(ix, k - 1), id) == 0) {
+            return (int32_t)(k - 1);
+        }
+    }
+}
+
+/* Runs the element's incident actions over the items @ix indexes (room
+ * for all of them). */
+static void run_actions(struct work *w, struct index *ix,
                         const struct event_match *em)
 {
     for (uint32_t i = 0; i < em->n_incidents; i++) {
         const struct event_incident *ei = &em->incidents[i];
-        int32_t k = find_work(w, *n, ei->id);
+        int32_t k = index_find(ix, ei->id);
         if (ei->action == EVENT_ACTION_DELETE) {
             if (k >= 0) {
                 w[k].dead = true;
@@ -373,9 +440,11 @@ static void run_actions(struct work *w, uint32_t *n,
             continue;
         }
         if (k < 0) {
-            k = (int32_t)(*n)++;
+            k = (int32_t)ix->n++;
+            w[k].inc.id = ei->id;
             w[k].old = -1;
             w[k].dead = true;
+            index_add(ix, (uint32_t)k);
         }
         /* A new id, or one deleted earlier in this element, starts
          * blank; an update merges into a live one. */
@@ -401,8 +470,11 @@ static int apply_incidents(struct image *im, const struct match_image *old,
     if (room == 0 && old_n == 0) {
         return 0;
     }
+    uint32_t work_slots = index_slots(room);
+    uint32_t old_slots = em->full ? index_slots(old_n) : 0;
     size_t size = (size_t)room * (sizeof(struct work) + sizeof(void *)) +
-                  (size_t)old_n * (sizeof(char *) + 1);
+                  (size_t)old_n * sizeof(char *) +
+                  ((size_t)work_slots + old_slots) * sizeof(uint32_t) + old_n;
     t->arena = model__alloc(size);
     if (!t->arena) {
         return -ENOMEM;
@@ -410,7 +482,8 @@ static int apply_incidents(struct image *im, const struct match_image *old,
     struct work *w = t->arena;
     t->upserted = (const struct match_incident **)(w + room);
     t->deleted = (const char **)(t->upserted + room);
-    bool *kept = (bool *)(t->deleted + old_n);
+    uint32_t *slots = (uint32_t *)(t->deleted + old_n);
+    bool *kept = (bool *)(slots + work_slots + old_slots);
     memset(kept, 0, old_n);
 
     uint32_t n = 0;
@@ -419,7 +492,13 @@ static int apply_incidents(struct image *im, const struct match_image *old,
             w[n] = (struct work){.inc = old->incidents[n], .old = (int32_t)n};
         }
     }
-    run_actions(w, &n, em);
+    struct index ix;
+    index_init(&ix, w, sizeof(w[0]), n, slots, work_slots);
+    run_actions(w, &ix, em);
+    n = ix.n;
+    struct index old_ix;
+    index_init(&old_ix, old->incidents, sizeof(old->incidents[0]), old_n,
+               slots + work_slots, old_slots);
 
     uint32_t n_live = 0;
     size_t bytes = 0;
@@ -430,7 +509,7 @@ static int apply_incidents(struct image *im, const struct match_image *old,
             continue;
         }
         if (em->full) {
-            x->old = find_old(old, x->inc.id);
+            x->old = index_find(&old_ix, x->inc.id);
         }
         x->upsert = true;
         x->inc.version = im->pub.version;

@@ -68,7 +68,9 @@ struct match_image {
     uint8_t feed;       /* enum match_feed */
     bool gap;           /* a msgnr gap not yet healed by a full message */
     int64_t updated_ms; /* wall clock of this version */
-    const struct match_incident *incidents; /* live ones, in first-seen order */
+    const struct match_incident *incidents; /* live ones, in first-seen
+                                               order (after a full message:
+                                               its order) */
     uint32_t n_incidents;
 };
 

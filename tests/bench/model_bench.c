@@ -95,14 +95,18 @@ static struct event_incident make_incident(uint32_t k, enum event_action a)
     };
 }
 
-/* A full message with msgnr @s->msgnr: fixture, status, clock, score and
- * @n incidents. */
-static void make_full(struct sim *s, struct event_match *em,
-                      struct event_incident *incs, uint32_t n)
+static void make_incidents(struct event_incident *incs, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++) {
         incs[k] = make_incident(k, EVENT_ACTION_INSERT);
     }
+}
+
+/* A full message with msgnr @s->msgnr: fixture, status, clock, score and
+ * the @n incidents @incs. */
+static void make_full(struct sim *s, struct event_match *em,
+                      struct event_incident *incs, uint32_t n)
+{
     *em = (struct event_match){
         .id = s->id,
         .msgnr = s->msgnr,
@@ -175,6 +179,7 @@ static void make_delta(struct sim *s, struct event_match *em,
                                           .stoppage = EVENT_ABSENT,
                                           .confirmed = EVENT_ABSENT};
     } else { /* a resync */
+        make_incidents(incs, 10 + s->next_inc % 10);
         make_full(s, em, incs, 10 + s->next_inc % 10);
     }
 }
@@ -221,6 +226,7 @@ static void *run_worker(void *arg)
             die("model__match_init", rc);
         }
         s->msgnr = 1;
+        make_incidents(incs, 10);
         make_full(s, &em, incs, 10);
         s->next_inc = 10;
         apply(&w->ms[i], &em, &w->json_bytes);
@@ -301,6 +307,7 @@ static void bench_memory(void)
     if (model__match_init(&warm, s.id) != 0) {
         die("model__match_init", -ENOMEM);
     }
+    make_incidents(incs, 1);
     make_full(&s, &em, incs, 1);
     apply(&warm, &em, &json_bytes);
     model__match_release(&warm);
@@ -317,6 +324,7 @@ static void bench_memory(void)
         if (rc != 0) {
             die("model__match_init", rc);
         }
+        make_incidents(incs, N_INC);
         make_full(&s, &em, incs, N_INC);
         apply(&ms[i], &em, &json_bytes);
         /* and a few ticks, as a live match has had */
@@ -342,9 +350,58 @@ static void bench_memory(void)
     free(ms);
 }
 
+/* A full message listing many incidents, then one incident change: both
+ * must stay linear in the list's length. */
+static void bench_long_list(void)
+{
+    enum { N = 10000 };
+    struct event_incident *incs = calloc(N, sizeof(*incs));
+    char(*idbuf)[16] = calloc(N, sizeof(*idbuf));
+    if (!incs || !idbuf) {
+        die("calloc", -ENOMEM);
+    }
+    for (uint32_t k = 0; k < N; k++) {
+        snprintf(idbuf[k], sizeof(idbuf[k]), "inc-%u", k);
+        incs[k] = make_incident(k, EVENT_ACTION_INSERT);
+        incs[k].id = idbuf[k];
+    }
+    struct sim s = {.id = "sr:match:77", .msgnr = 1};
+    struct model__match m;
+    if (model__match_init(&m, s.id) != 0) {
+        die("model__match_init", -ENOMEM);
+    }
+    struct event_match em;
+    uint64_t json_bytes = 0;
+    make_full(&s, &em, incs, N);
+    uint64_t start = now_ns();
+    apply(&m, &em, &json_bytes);
+    s.msgnr++; /* the same full again: every incident compared, none new */
+    make_full(&s, &em, incs, N);
+    apply(&m, &em, &json_bytes);
+    uint64_t mid = now_ns();
+    struct event_incident one = make_incident(N / 2, EVENT_ACTION_UPDATE);
+    one.id = idbuf[N / 2];
+    one.confirmed = 1 - one.confirmed;
+    struct event_match delta = {.id = s.id,
+                                .msgnr = ++s.msgnr,
+                                .has_msgnr = true,
+                                .incidents = &one,
+                                .n_incidents = 1};
+    apply(&m, &delta, &json_bytes);
+    uint64_t end = now_ns();
+    printf("bench model_full_10000_incidents_ms %.2f ms\n",
+           (double)(mid - start) / 2e6);
+    printf("bench model_incident_delta_10000_incidents_ms %.2f ms\n",
+           (double)(end - mid) / 1e6);
+    model__match_release(&m);
+    free(idbuf);
+    free(incs);
+}
+
 int main(void)
 {
     bench_memory();
+    bench_long_list();
     bench_updates();
     return 0;
 }
