@@ -199,9 +199,4 @@ format:
 clean:
 	rm -rf build bin
 
-# Objects reached only through pattern rules are intermediate to make,
-# which would delete them after each build and so rebuild and relink the
-# tools every time.
-.SECONDARY: $(ALL_OBJS)
-
 -include $(ALL_OBJS:.o=.d)
