@@ -120,13 +120,21 @@ $(BIN)/scorewire: $(BUILD)/app/main.o $(LIB)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
+# In a pattern rule make puts the stem in for every %, even inside a
+# function, so these lists are built without one.
+tool_objs = $(addprefix $(BUILD)/,$(addsuffix .o,$(basename $(1))))
+
 .SECONDEXPANSION:
-$(BIN)/scorewire-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tools/$$*/*.c)) $(LIB)
+$(BIN)/scorewire-%: $$(call tool_objs,$$(wildcard tools/$$*/*.c)) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) $(LIB)
+# A tool's test (tests/<name>_test.c) also links the tool's objects but
+# its main.c, so the tool's parts are tested directly.
+$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o \
+		$$(call tool_objs,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) \
+		$(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
