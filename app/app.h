@@ -60,4 +60,13 @@ int app_actors_json(struct actor_buf *out, size_t busiest);
  * kind; spawn, exit, crash and refusal counters). Returns 0 or -ENOMEM. */
 int app_runtime_metrics(struct actor_buf *out);
 
+/* Sends @state ("READY=1", "WATCHDOG=1", ...) to systemd through
+ * $NOTIFY_SOCKET. Returns 0 (also when not under systemd) or a negative
+ * errno. */
+int app_sd_notify(const char *state);
+
+/* The last child of the root supervisor: says READY=1 once every stage
+ * before it has started, then pings the watchdog. */
+extern const struct actor_ops app_ready_ops;
+
 #endif /* APP_APP_H */

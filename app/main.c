@@ -24,13 +24,20 @@
 
 #define DRAIN_MS 30000 /* the whole tree's grace on SIGTERM */
 
+static const struct actor_child_spec root_children[] = {
+    {.id = "ready",
+     .start = {.ops = &app_ready_ops, .name = "app.ready"},
+     .restart = ACTOR_PERMANENT,
+     .shutdown_ms = 1000},
+};
+
 static const struct actor_sup_spec root_spec = {
     .name = "scorewire",
     .strategy = ACTOR_REST_FOR_ONE,
     .intensity = 3,
     .period_ms = 60000,
-    .children = NULL,
-    .n_children = 0,
+    .children = root_children,
+    .n_children = sizeof(root_children) / sizeof(root_children[0]),
 };
 
 static int configure_logs(const struct app_config *cfg)

@@ -42,8 +42,8 @@ struct match_incident {
     const char *assist;
     int32_t minute;     /* EVENT_ABSENT or >= 0 */
     int32_t stoppage;
-    int8_t team;        /* enum event_team */
-    int8_t confirmed;   /* 0 or 1 */
+    int8_t team;        /* enum event_team; NONE: not known */
+    int8_t confirmed;   /* EVENT_ABSENT, 0 or 1 */
     uint64_t version;   /* match version that last changed it */
 };
 
@@ -60,15 +60,17 @@ struct match_image {
     const char *away;
     const char *start;
     const char *phase;  /* NULL: no status yet */
-    int32_t clock_seconds; /* EVENT_ABSENT: no clock yet */
-    int8_t clock_running;  /* 0 or 1 */
-    bool has_score;
+    int32_t clock_seconds; /* EVENT_ABSENT: no time yet */
+    int8_t clock_running;  /* EVENT_ABSENT (never given), 0 or 1 */
+    bool has_score;     /* false: no score yet (both 0) */
     uint32_t score_home;
     uint32_t score_away;
     uint8_t feed;       /* enum match_feed */
     bool gap;           /* a msgnr gap not yet healed by a full message */
     int64_t updated_ms; /* wall clock of this version */
-    const struct match_incident *incidents; /* live ones, in first-seen order */
+    const struct match_incident *incidents; /* live ones, in first-seen
+                                               order (after a full message:
+                                               its order) */
     uint32_t n_incidents;
 };
 
@@ -82,14 +84,23 @@ struct update {
     atomic_uint refs;
     enum update_kind kind;
     struct match_image *image; /* state after the change; owned reference */
-    const char *json;          /* the WebSocket message; UPDATE_HEADROOM
-                                  writable bytes precede it */
+    const char *json;          /* the WebSocket message, NUL-terminated;
+                                  UPDATE_HEADROOM writable bytes precede
+                                  it, for one sending thread (notify's);
+                                  no one else touches them */
     size_t json_len;
     int64_t sent_ms;           /* the feed's `sent`, or EVENT_ABSENT */
-    /* for the store: incidents this change wrote or removed */
+    /*
+     * For the store: the incidents this change wrote or removed, by net
+     * effect (a full message included): upserted are those new or with an
+     * attribute changed, each with version == image->version; deleted are
+     * the ids that were there before and are not now. An id is never in
+     * both; an incident re-sent unchanged is in neither and keeps its
+     * version.
+     */
     const struct match_incident *const *upserted; /* into image->incidents */
     uint32_t n_upserted;
-    const char *const *deleted; /* incident ids */
+    const char *const *deleted; /* incident ids, NUL-terminated */
     uint32_t n_deleted;
 };
 

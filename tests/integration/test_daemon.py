@@ -64,6 +64,32 @@ def test_sigterm_and_sigint_exit_0():
             check("stopped" in p.output(), "no stopped line")
 
 
+def test_systemd_ready_watchdog_stopping():
+    """Under systemd (Type=notify, WatchdogSec): READY=1 once every stage is
+    up, WATCHDOG=1 at half the watchdog period, STOPPING=1 on SIGTERM."""
+    import os
+    import socket
+    from harness import tmpdir
+    path = os.path.join(tmpdir("notify"), "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, Cleanup() as c:
+        s.bind(path)
+        s.settimeout(10)
+        p = c.add(start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}))
+        got = [s.recv(256).decode() for _ in range(3)]
+        check(got[0].startswith("READY=1"), f"first notification {got[0]!r}")
+        check(got[1:] == ["WATCHDOG=1", "WATCHDOG=1"], f"pings {got[1:]!r}")
+        p.signal(signal.SIGTERM)
+        check(p.wait(timeout=15) == 0, "exit status")
+        rest = []
+        while True:
+            msg = s.recv(256).decode()
+            rest.append(msg)
+            if msg != "WATCHDOG=1":
+                break
+        check(rest[-1] == "STOPPING=1", f"after SIGTERM: {rest!r}")
+
+
 if __name__ == "__main__":
     run_tests([test_help_lists_every_flag_and_env, test_bad_values_exit_2,
-               test_env_and_flag_precedence, test_sigterm_and_sigint_exit_0])
+               test_env_and_flag_precedence, test_sigterm_and_sigint_exit_0,
+               test_systemd_ready_watchdog_stopping])
