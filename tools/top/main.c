@@ -207,22 +207,28 @@ static void screen_leave(struct top *t)
     }
 }
 
+/* No SA_RESTART: a blocking call returns EINTR and the loop looks. */
+static int handle(int sig, void (*fn)(int))
+{
+    struct sigaction sa = {.sa_handler = fn};
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL) == 0 ? 0 : -errno;
+}
+
 static int signals_install(void)
 {
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         return -errno;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
     static const int sigs[] = {SIGINT,   SIGTERM, SIGHUP,
                                SIGWINCH, SIGTSTP, SIGCONT};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        if (sigaction(sigs[i], &sa, NULL) != 0) {
-            return -errno;
+        int rc = handle(sigs[i], on_signal);
+        if (rc != 0) {
+            return rc;
         }
     }
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
+    return handle(SIGPIPE, SIG_IGN);
 }
 
 /* ---- polling ------------------------------------------------------------- */
@@ -388,9 +394,9 @@ static bool events(struct top *t, bool *redraw)
             case SIGTSTP:
                 /* put the terminal back, stop for real, come back */
                 screen_leave(t);
-                signal(SIGTSTP, SIG_DFL);
+                handle(SIGTSTP, SIG_DFL);
                 raise(SIGTSTP);
-                signal(SIGTSTP, on_signal);
+                handle(SIGTSTP, on_signal);
                 screen_enter(t);
                 *redraw = true;
                 break;
