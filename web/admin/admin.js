@@ -635,7 +635,7 @@
 
   const actorLabel = (n) => n.name || `${n.kind} ${n.pid}`;
 
-  function absorb(t, fams, tree) {
+  function absorbMetrics(t, fams) {
     const prev = state.metrics;
     const dt = prev ? t - state.metricsAt : 0;
     const r = (name, filter) => rate(total(prev, name, filter), total(fams, name, filter), dt);
@@ -668,8 +668,10 @@
     }
     state.metrics = fams;
     state.metricsAt = t;
+  }
 
-    /* per actor: mailbox history and messages per second */
+  /* per actor: mailbox history and messages per second */
+  function absorbActors(t, tree) {
     const adt = t - state.actorsAt;
     const handled = new Map();
     const list = [];
@@ -690,29 +692,39 @@
     list.sort((a, b) => b.mailbox - a.mailbox || b.rate - a.rate);
     const seen = new Set();
     state.busiest = list.filter((a) => !seen.has(a.key) && seen.add(a.key)).slice(0, BUSIEST);
-    forget(t);
   }
 
+  /* Both views at once; each one that arrives is used, so a daemon that
+   * serves one and fails the other still shows what it can. */
   async function poll() {
     const started = performance.now();
-    try {
-      const [text, json] = await Promise.all([get('metrics'), get('actors')]);
-      let tree;
-      try {
-        tree = JSON.parse(json);
-      } catch (e) {
-        throw new Error('GET actors: not JSON');
-      }
-      const t = Date.now() / 1000;
-      absorb(t, parseProm(text), tree);
-      state.now = t;
+    const [m, a] = await Promise.allSettled([
+      get('metrics'),
+      get('actors').then((json) => {
+        try {
+          return JSON.parse(json);
+        } catch (e) {
+          throw new Error('GET actors: not JSON');
+        }
+      }),
+    ]);
+    const t = Date.now() / 1000;
+    state.now = t;
+    if (m.status === 'fulfilled') {
+      absorbMetrics(t, parseProm(m.value));
+    }
+    if (a.status === 'fulfilled' && a.value && typeof a.value === 'object') {
+      absorbActors(t, a.value);
+    }
+    forget(t);
+    const errors = [m, a].filter((r) => r.status === 'rejected').map((r) => r.reason.message || String(r.reason));
+    if (errors.length < 2) {
       state.lastOk = t;
       state.polls++;
-      up();
-    } catch (e) {
+      up(errors);
+    } else {
       state.failures++;
-      state.now = Date.now() / 1000;
-      down(e.message || String(e));
+      down(errors);
     }
     document.body.dataset.polls = String(state.polls);
     document.body.dataset.failures = String(state.failures);
@@ -728,24 +740,33 @@
     $('status-text').textContent = text;
   }
 
-  function up() {
-    setState('up', 'live · ' + fmtClock(state.now));
-    $('banner').hidden = true;
+  function up(errors) {
+    if (errors.length) {
+      banner('Admin endpoint answers in part. ', `${errors.join('; ')}. Retrying every ${POLL_MS / 1000} s.`);
+      setState('partial', 'partial · ' + fmtClock(state.now));
+    } else {
+      $('banner').hidden = true;
+      setState('up', 'live · ' + fmtClock(state.now));
+    }
     renderTiles();
     renderSources();
     renderKinds();
     renderTree();
   }
 
-  function down(why) {
+  function banner(title, text) {
     const b = $('banner');
     const strong = document.createElement('strong');
-    strong.textContent = 'Admin endpoint unreachable. ';
+    strong.textContent = title;
+    b.replaceChildren(strong, text);
+    b.hidden = false;
+  }
+
+  function down(errors) {
     const since = state.lastOk == null
       ? 'No data yet.'
       : `Showing the figures of ${fmtClock(state.lastOk)} (${fmtAge(state.now - state.lastOk)} ago).`;
-    b.replaceChildren(strong, `${why}. Retrying every ${POLL_MS / 1000} s. ${since}`);
-    b.hidden = false;
+    banner('Admin endpoint unreachable. ', `${errors[0]}. Retrying every ${POLL_MS / 1000} s. ${since}`);
     setState('down', 'unreachable · retrying');
   }
 
