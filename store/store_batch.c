@@ -350,13 +350,17 @@ static void put_count(struct actor_buf *out, int32_t v)
     put_u32(out, (uint32_t)v);
 }
 
-static int encode_match(struct actor_buf *out, const struct match_image *img,
-                        const char *snapshot, size_t snapshot_len)
+/* What the schema needs of an image, checked when it is put, so that
+ * encoding it later cannot fail on it. */
+static bool match_is_valid(const struct match_image *img)
 {
-    const char *feed = feed_name(img->feed);
-    if (!feed || img->version == 0) {
-        return -EINVAL;
-    }
+    return img->id && feed_name(img->feed) && img->version > 0 &&
+           img->version <= INT64_MAX && ms_in_range(img->updated_ms);
+}
+
+static void encode_match(struct actor_buf *out, const struct match_image *img,
+                         const char *snapshot, size_t snapshot_len)
+{
     put_u16(out, 19);
     put_text(out, img->id);
     put_u63(out, img->version);
@@ -388,11 +392,8 @@ static int encode_match(struct actor_buf *out, const struct match_image *img,
         put_null(out);
         put_null(out);
     }
-    put_text(out, feed);
+    put_text(out, feed_name(img->feed));
     put_bool(out, img->gap);
-    if (!ms_in_range(img->updated_ms)) {
-        return -EINVAL;
-    }
     put_ts_us(out, img->updated_ms * 1000);
     put_field(out, snapshot, snapshot_len, true, 1);
     put_text(out, img->start);
@@ -402,7 +403,6 @@ static int encode_match(struct actor_buf *out, const struct match_image *img,
         put_null(out);
     }
     put_text(out, img->source);
-    return out->err;
 }
 
 /*
@@ -446,7 +446,8 @@ static void copy_init(struct store__copy *c)
     c->rows = 0;
 }
 
-struct store__batch *store__batch_new(size_t raw_max)
+struct store__batch *store__batch_new(size_t raw_max,
+                                      const struct store__image_ops *ops)
 {
     struct store__batch *b = calloc(1, sizeof(*b));
     if (!b) {
@@ -461,6 +462,7 @@ struct store__batch *store__batch_new(size_t raw_max)
     actor_buf_init(&b->scratch);
     actor_buf_init(&b->key);
     b->raw_max = raw_max ? raw_max : STORE_REJECTED_RAW_MAX;
+    b->ops = *ops;
     return b;
 }
 
@@ -477,7 +479,9 @@ void store__batch_reset(struct store__batch *b)
     actor_buf_reset(&b->updates.buf);
     actor_buf_reset(&b->rejected.buf);
     b->events.rows = b->updates.rows = b->rejected.rows = 0;
-    free_rows(&b->matches);
+    for (uint32_t i = 0; i < b->matches.n; i++) {
+        b->ops.unref(b->matches.entries[i].data);
+    }
     free_rows(&b->incidents);
     store__map_clear(&b->matches);
     store__map_clear(&b->incidents);
@@ -636,22 +640,29 @@ static int keep_row(struct store__batch *b, struct store__map *m,
     return 0;
 }
 
-int store__batch_put_match(struct store__batch *b,
-                           const struct match_image *img, const char *snapshot,
-                           size_t snapshot_len)
+int store__batch_put_match(struct store__batch *b, struct match_image *img)
 {
     size_t len = strlen(img->id);
-    const struct store__map_entry *e =
-        store__map_get(&b->matches, img->id, len);
+    struct store__map_entry *e = store__map_get(&b->matches, img->id, len);
     if (e && e->value >= img->version) {
         return 0;
     }
-    actor_buf_reset(&b->scratch);
-    int err = encode_match(&b->scratch, img, snapshot, snapshot_len);
-    if (err != 0) {
-        return err;
+    if (!match_is_valid(img)) {
+        return -EINVAL;
     }
-    return keep_row(b, &b->matches, img->id, len, img->version);
+    if (!e) {
+        bool added;
+        e = store__map_put(&b->matches, img->id, len, &added);
+        if (!e) {
+            return -ENOMEM;
+        }
+    }
+    if (e->data) {
+        b->ops.unref(e->data);
+    }
+    e->data = match_image_ref(img);
+    e->value = img->version;
+    return 0;
 }
 
 /* Builds "match\0incident" in b->key. */
@@ -736,11 +747,22 @@ int store__batch_advance(struct store__batch *b, const char *source,
     return 0;
 }
 
-long store__batch_encode(const struct store__batch *b,
-                         const struct store__map *m, struct actor_buf *out)
+long store__batch_encode(struct store__batch *b, const struct store__map *m,
+                         struct actor_buf *out)
 {
     long rows = 0;
-    if (m) {
+    if (m == &b->matches) {
+        for (uint32_t i = 0; i < m->n; i++) {
+            const struct match_image *img = m->entries[i].data;
+            actor_buf_reset(&b->scratch);
+            b->ops.json(img, &b->scratch);
+            if (b->scratch.err) {
+                return b->scratch.err;
+            }
+            encode_match(out, img, b->scratch.data, b->scratch.len);
+        }
+        rows = m->n;
+    } else if (m) {
         for (uint32_t i = 0; i < m->n; i++) {
             actor_buf_add(out, m->entries[i].data, m->entries[i].size);
         }
@@ -761,13 +783,12 @@ long store__batch_encode(const struct store__batch *b,
 }
 
 int store__batch_add_change(struct store__batch *b, const struct update *up,
-                            const char *snapshot, size_t snapshot_len,
                             const char *source, uint64_t seq)
 {
-    const struct match_image *img = up->image;
+    struct match_image *img = up->image;
     int err = store__batch_add_update(b, up, source, seq);
     if (err == 0) {
-        err = store__batch_put_match(b, img, snapshot, snapshot_len);
+        err = store__batch_put_match(b, img);
     }
     for (uint32_t i = 0; err == 0 && i < up->n_upserted; i++) {
         err = store__batch_put_incident(b, img->id, up->upserted[i]);

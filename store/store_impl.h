@@ -108,27 +108,41 @@ struct store__copy {
     uint32_t rows;
 };
 
+/*
+ * How the batch reaches the model's images: the daemon passes
+ * match_image_json and match_image_unref; tests pass their own.
+ */
+struct store__image_ops {
+    /* Appends the match object of @img's snapshot to @out. */
+    void (*json)(const struct match_image *img, struct actor_buf *out);
+    /* Drops a reference taken with match_image_ref(). */
+    void (*unref)(struct match_image *img);
+};
+
 struct store__batch {
     struct store__copy events;   /* feed_events */
     struct store__copy updates;  /* match_updates */
     struct store__copy rejected; /* rejected_documents */
-    struct store__map matches;   /* id -> latest row (data/size), version */
+    struct store__map matches;   /* id -> latest image (data, a reference) */
     struct store__map incidents; /* "match\0incident" -> latest row */
     struct store__map offsets;   /* source -> highest seq (value) */
     size_t bytes;                /* encoded bytes held */
     size_t raw_max;              /* rejected raw bytes kept per document */
-    struct actor_buf scratch;    /* a latest-state row being encoded */
-    struct actor_buf key;        /* an incident key being built */
+    struct store__image_ops ops;
+    struct actor_buf scratch; /* a row or a snapshot being encoded */
+    struct actor_buf key;     /* an incident key being built */
 };
 
 /*
  * Returns a new empty batch keeping at most @raw_max bytes of a rejected
- * document (0: STORE_REJECTED_RAW_MAX), or NULL when out of memory. Release
- * it with store__batch_free().
+ * document (0: STORE_REJECTED_RAW_MAX) and reaching images through @ops
+ * (copied), or NULL when out of memory. Release it with store__batch_free().
  */
-struct store__batch *store__batch_new(size_t raw_max);
+struct store__batch *store__batch_new(size_t raw_max,
+                                      const struct store__image_ops *ops);
 void store__batch_free(struct store__batch *b); /* accepts NULL */
-/* Empties @b after a commit; keeps its buffers. */
+/* Empties @b after a commit (releasing the images it held); keeps its
+ * buffers. */
 void store__batch_reset(struct store__batch *b);
 
 /* Rows in @b (each kept latest-state row counts once). */
@@ -136,9 +150,10 @@ uint32_t store__batch_rows(const struct store__batch *b);
 bool store__batch_is_empty(const struct store__batch *b);
 
 /*
- * Every add copies what it needs: nothing passed in is kept. Each returns 0,
- * -ENOMEM (@b is unchanged), or -EINVAL for a value the schema cannot hold
- * (a version or seq above INT64_MAX, an unknown enum): our own bug.
+ * Every add copies what it needs (images excepted: see put_match). Each
+ * returns 0, -ENOMEM (@b is unchanged), or -EINVAL for a value the schema
+ * cannot hold (a version or seq above INT64_MAX, an unknown enum): our own
+ * bug.
  */
 
 /* A feed_events row for @ev (source, seq, times, raw bytes). */
@@ -152,12 +167,12 @@ int store__batch_add_update(struct store__batch *b, const struct update *up,
                             const char *source, uint64_t seq);
 
 /*
- * The matches row for @img with its snapshot JSON (match_image_json()),
- * kept when newer than the one @b holds for that match.
+ * The matches row of @img, kept when newer than the image @b holds for that
+ * match: @b takes a reference to @img (dropping the older one) and encodes
+ * the row, snapshot included, only when it is written. A match changed a
+ * thousand times in a batch costs one snapshot.
  */
-int store__batch_put_match(struct store__batch *b,
-                           const struct match_image *img, const char *snapshot,
-                           size_t snapshot_len);
+int store__batch_put_match(struct store__batch *b, struct match_image *img);
 
 /* The incidents row of @inc (live, at inc->version) in match @match_id,
  * kept when newer than the one @b holds. */
@@ -173,13 +188,12 @@ int store__batch_delete_incident(struct store__batch *b, const char *match_id,
 
 /*
  * Everything one applied change writes: its match_updates row (caused by
- * @source, @seq as above), the matches row of up->image with @snapshot, an
- * incidents row for each incident it upserted and a removal for each id it
- * deleted. Returns 0, -ENOMEM or -EINVAL; on failure @b may hold part of
- * the change (both are fatal to the store actor, which then rebuilds).
+ * @source, @seq as above), the matches row of up->image, an incidents row
+ * for each incident it upserted and a removal for each id it deleted.
+ * Returns 0, -ENOMEM or -EINVAL; on failure @b may hold part of the change
+ * (both are fatal to the store actor, which then rebuilds).
  */
 int store__batch_add_change(struct store__batch *b, const struct update *up,
-                            const char *snapshot, size_t snapshot_len,
                             const char *source, uint64_t seq);
 
 /* A rejected_documents row with id @id; raw is cut to the batch's limit. */
@@ -193,11 +207,11 @@ int store__batch_advance(struct store__batch *b, const char *source,
 /*
  * For the writer: appends to @out the COPY binary rows of the latest-state
  * rows @b keeps in @m (b->matches or b->incidents), or of its offset
- * advances (@m NULL; sources with no advance are left out). Returns the
- * number of rows, or -ENOMEM.
+ * advances (@m NULL; sources with no advance are left out). Uses
+ * b->scratch. Returns the number of rows, or -ENOMEM.
  */
-long store__batch_encode(const struct store__batch *b,
-                         const struct store__map *m, struct actor_buf *out);
+long store__batch_encode(struct store__batch *b, const struct store__map *m,
+                         struct actor_buf *out);
 
 /* ---- completion tracking ----------------------------------------------- */
 
@@ -272,6 +286,7 @@ struct store__pg_config {
     uint32_t backoff_base_ms; /* 0: 500 */
     uint32_t backoff_cap_ms;  /* 0: 30000 */
     uint64_t seed;            /* jitter; 0: from the clock */
+    uint32_t vacuum_rows;     /* staged rows between vacuums; 0: 20000 */
     /* tests only: called at each step of a write; NULL in the daemon */
     void (*hook)(struct store__pg *pg, enum store__pg_step step, void *arg);
     void *hook_arg;
@@ -311,7 +326,8 @@ int store__pg_connect(struct store__pg *pg, int64_t now_ms, int64_t *outage_ms);
 int64_t store__pg_retry_at(const struct store__pg *pg);
 
 /*
- * Writes @b in one transaction. @b is not changed: after a failure the
+ * Writes @b in one transaction. @b's rows are not changed (its scratch
+ * space is used): after a failure the
  * caller keeps it (and may add to it) and writes it again; every row has a
  * deterministic key, and after a failure whose outcome is unknown the next
  * write skips what is already stored. A duplicate key found by a plain
@@ -322,7 +338,7 @@ int64_t store__pg_retry_at(const struct store__pg *pg);
  * -EINVAL (the server rejects the batch as it is: a schema mismatch or our
  * own bug; retrying will not help), -ENOMEM.
  */
-int store__pg_write(struct store__pg *pg, const struct store__batch *b,
+int store__pg_write(struct store__pg *pg, struct store__batch *b,
                     int64_t now_ms, struct store__pg_stats *stats);
 
 /*
@@ -350,6 +366,10 @@ int store__load_build(struct pg_result *const sets[4], struct store_load **out);
 /* The last error: "SQLSTATE message" or libpq's text; "" when none. Valid
  * until the next call on @pg. */
 const char *store__pg_error(const struct store__pg *pg);
+
+/* Tests: rows left in the staging tables (always 0 between writes).
+ * Returns 0 or a negative errno. */
+int store__pg_staged(struct store__pg *pg, long *rows);
 
 /* The backend's process id and the socket (tests), or 0 / -1. */
 int store__pg_backend_pid(const struct store__pg *pg);

@@ -118,6 +118,7 @@ writer(void (*hook)(struct store__pg *, enum store__pg_step, void *), void *arg)
     struct store__pg_config cfg = {
         .conninfo = cluster.conninfo,
         .seed = 42,
+        .vacuum_rows = 1, /* vacuum the staging tables before every write */
         .hook = hook,
         .hook_arg = arg,
     };
@@ -128,7 +129,7 @@ writer(void (*hook)(struct store__pg *, enum store__pg_step, void *), void *arg)
 }
 
 /* Writes @b, expecting @want; says why when it differs. */
-static void write_expect(struct store__pg *pg, const struct store__batch *b,
+static void write_expect(struct store__pg *pg, struct store__batch *b,
                          int64_t now, struct store__pg_stats *st, int want)
 {
     int got = store__pg_write(pg, b, now, st);
@@ -202,8 +203,15 @@ static void add_incident(struct change *c, const char *id, const char *type,
     c->upserted[c->up.n_upserted++] = inc;
 }
 
-static void make_change(struct change *c, const char *match, uint64_t version)
+/* Changes live until the test's teardown: a batch holds their images. */
+static struct change changes[8];
+static size_t n_changes;
+
+/* Returns a new change in @match at @version. */
+static struct change *make_change(const char *match, uint64_t version)
 {
+    assert_true(n_changes < sizeof(changes) / sizeof(changes[0]));
+    struct change *c = &changes[n_changes++];
     memset(c, 0, sizeof(*c));
     c->img = (struct match_image){
         .id = match,
@@ -236,28 +244,34 @@ static void make_change(struct change *c, const char *match, uint64_t version)
                      match, (unsigned long long)version);
     c->up.json = c->json;
     c->up.json_len = (size_t)n;
+    atomic_init(&c->img.refs, 1);
+    return c;
 }
 
-/* The snapshot text, once the incidents are in. */
-static size_t snapshot_of(struct change *c)
+/* The model's side for the batch: a snapshot from the image, references
+ * counted down. */
+static void test_json(const struct match_image *img, struct actor_buf *out)
 {
-    int n = snprintf(c->snapshot, sizeof(c->snapshot),
-                     "{\"id\":\"%s\",\"version\":%llu,\"incidents\":[",
-                     c->img.id, (unsigned long long)c->img.version);
-    for (uint32_t i = 0; i < c->img.n_incidents; i++) {
-        n += snprintf(c->snapshot + n, sizeof(c->snapshot) - (size_t)n,
-                      "%s{\"id\":\"%s\"}", i ? "," : "", c->inc[i].id);
+    actor_buf_printf(out, "{\"id\":\"%s\",\"version\":%llu,\"incidents\":[",
+                     img->id, (unsigned long long)img->version);
+    for (uint32_t i = 0; i < img->n_incidents; i++) {
+        actor_buf_printf(out, "%s{\"id\":\"%s\"}", i ? "," : "",
+                         img->incidents[i].id);
     }
-    n += snprintf(c->snapshot + n, sizeof(c->snapshot) - (size_t)n, "]}");
-    return (size_t)n;
+    actor_buf_str(out, "]}");
 }
+
+static void test_unref(struct match_image *img)
+{
+    assert_true(atomic_fetch_sub(&img->refs, 1) > 1);
+}
+
+static const struct store__image_ops test_ops = {test_json, test_unref};
 
 static void add_change(struct store__batch *b, struct change *c,
                        const char *source, uint64_t seq)
 {
-    size_t len = snapshot_of(c);
-    assert_int_equal(
-        store__batch_add_change(b, &c->up, c->snapshot, len, source, seq), 0);
+    assert_int_equal(store__batch_add_change(b, &c->up, source, seq), 0);
 }
 
 /*
@@ -274,27 +288,26 @@ static void fill_standard(struct store__batch *b, struct store__pending *p)
     assert_int_equal(store__pending_event(p, ev1, b), 0);
     assert_int_equal(store__pending_event(p, ev2, b), 0);
 
-    struct change c1, c2, c3;
-    make_change(&c1, "sr:match:1", 1);
-    add_incident(&c1, "i-1", "goal", EVENT_TEAM_HOME, 66, 0);
-    add_incident(&c1, "i-2", "yellow_card", EVENT_TEAM_AWAY, 12, 1);
-    add_change(b, &c1, "feed-a", 1);
+    struct change *c1 = make_change("sr:match:1", 1);
+    add_incident(c1, "i-1", "goal", EVENT_TEAM_HOME, 66, 0);
+    add_incident(c1, "i-2", "yellow_card", EVENT_TEAM_AWAY, 12, 1);
+    add_change(b, c1, "feed-a", 1);
     assert_int_equal(store__pending_applied(p, ev1, 0, b), 0);
 
-    make_change(&c2, "sr:match:2", 1);
-    c2.img.has_score = false;
-    c2.img.clock_seconds = EVENT_ABSENT;
-    c2.img.has_msgnr = false;
-    c2.img.start = "soon";
-    c2.img.feed = MATCH_FEED_STALE;
-    c2.img.gap = true;
-    add_change(b, &c2, "feed-a", 2);
+    struct change *c2 = make_change("sr:match:2", 1);
+    c2->img.has_score = false;
+    c2->img.clock_seconds = EVENT_ABSENT;
+    c2->img.has_msgnr = false;
+    c2->img.start = "soon";
+    c2->img.feed = MATCH_FEED_STALE;
+    c2->img.gap = true;
+    add_change(b, c2, "feed-a", 2);
     assert_int_equal(store__pending_applied(p, ev2, 0, b), 0);
 
-    make_change(&c3, "sr:match:1", 2);
-    add_incident(&c3, "i-1", "goal", EVENT_TEAM_HOME, 66, 1); /* confirmed */
-    c3.deleted[c3.up.n_deleted++] = "i-2";
-    add_change(b, &c3, "feed-a", 2);
+    struct change *c3 = make_change("sr:match:1", 2);
+    add_incident(c3, "i-1", "goal", EVENT_TEAM_HOME, 66, 1); /* confirmed */
+    c3->deleted[c3->up.n_deleted++] = "i-2";
+    add_change(b, c3, "feed-a", 2);
     assert_int_equal(store__pending_applied(p, ev2, 1, b), 0);
 
     const struct store_rejected rej = {
@@ -321,9 +334,10 @@ static int setup_empty(void **state)
 {
     reset_tables();
     released = 0;
+    n_changes = 0;
     struct fix *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    f->b = store__batch_new(0);
+    f->b = store__batch_new(0, &test_ops);
     f->p = store__pending_new(release_event);
     assert_non_null(f->b);
     assert_non_null(f->p);
@@ -347,6 +361,10 @@ static int teardown(void **state)
     store__pending_free(f->p);
     store__batch_free(f->b);
     free(f);
+    /* The batch gave back every image reference it took. */
+    for (size_t i = 0; i < n_changes; i++) {
+        assert_int_equal(atomic_load(&changes[i].img.refs), 1);
+    }
     return 0;
 }
 
@@ -585,6 +603,9 @@ static void test_batch_writes_rows(void **state)
     assert_int_equal(st.inserted, STANDARD_ROWS);
     assert_int_equal(st.skipped, 0);
     assert_int_equal(all_rows(), STANDARD_ROWS);
+    long staged = -1;
+    assert_int_equal(store__pg_staged(pg, &staged), 0);
+    assert_int_equal(staged, 0); /* the staging tables keep nothing */
 
     /* feed_events: the exact bytes, the times, sent_at NULL when absent */
     assert_string_equal(
@@ -661,6 +682,9 @@ static void test_resend_adds_nothing(void **state)
     assert_int_equal(st.inserted, 0);
     assert_int_equal(st.skipped, STANDARD_ROWS);
     assert_int_equal(all_rows(), STANDARD_ROWS);
+    long staged = -1;
+    assert_int_equal(store__pg_staged(pg, &staged), 0);
+    assert_int_equal(staged, 0); /* the staging tables keep nothing */
 
     /* The tracker drops a resent event itself. */
     store__batch_reset(b);
@@ -669,10 +693,9 @@ static void test_resend_adds_nothing(void **state)
     assert_true(store__batch_is_empty(b));
 
     /* An older image of a match never replaces the stored one. */
-    struct change old;
-    make_change(&old, "sr:match:1", 1);
-    old.img.phase = "first_half";
-    assert_int_equal(store__batch_put_match(b, &old.img, "{}", 2), 0);
+    struct change *old = make_change("sr:match:1", 1);
+    old->img.phase = "first_half";
+    assert_int_equal(store__batch_put_match(b, &old->img), 0);
     write_expect(pg, b, 0, &st, 0);
     assert_int_equal(st.inserted, 0);
     assert_int_equal(st.skipped, 1);
@@ -874,14 +897,13 @@ static void test_load_returns_what_was_written(void **state)
 
     /* The order comes from the snapshot, not from ids or versions. */
     store__batch_reset(b);
-    struct change c;
-    make_change(&c, "sr:match:1", 3);
-    add_incident(&c, "i-9", "red_card", EVENT_TEAM_AWAY, 70, 1);
-    add_incident(&c, "i-5", "var", EVENT_TEAM_NONE, 71, 0);
-    add_incident(&c, "i-1", "goal", EVENT_TEAM_HOME, 66, 1);
-    c.inc[2].version = 2;
-    c.up.n_upserted = 2;
-    add_change(b, &c, NULL, 0);
+    struct change *c = make_change("sr:match:1", 3);
+    add_incident(c, "i-9", "red_card", EVENT_TEAM_AWAY, 70, 1);
+    add_incident(c, "i-5", "var", EVENT_TEAM_NONE, 71, 0);
+    add_incident(c, "i-1", "goal", EVENT_TEAM_HOME, 66, 1);
+    c->inc[2].version = 2;
+    c->up.n_upserted = 2;
+    add_change(b, c, NULL, 0);
     write_expect(pg, b, 0, NULL, 0);
     assert_int_equal(store__pg_load(pg, 0, &load), 0);
     m = &load->matches[0];
@@ -897,7 +919,7 @@ static void test_rejected_truncated(void **state)
 {
     struct fix *f = *state;
     store__batch_free(f->b);
-    struct store__batch *b = f->b = store__batch_new(16);
+    struct store__batch *b = f->b = store__batch_new(16, &test_ops);
     struct store__pending *p = f->p;
     char raw[100];
     memset(raw, 'x', sizeof(raw));
