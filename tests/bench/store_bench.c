@@ -15,10 +15,10 @@
 /*
  * DESIGN
  * The workload is generated before any clock starts: events from a few
- * sources (one match element each, two for one event in ten), every element
- * an applied change to one of the matches (a delta, the match's image, now
- * and then an incident written or removed), now and then a rejected
- * document. The timed part is what the store actor does with them: track
+ * sources (one match element each, two for one event in ten, as feedsim
+ * sends), every element an applied change to one of the matches (a delta,
+ * the match's image; one in twenty writes an incident, one in a hundred
+ * removes one), one rejected document in 2,000 events. The timed part is what the store actor does with them: track
  * completion, encode into the batch, write the batch whenever it reaches
  * its row limit, one transaction each.
  *
@@ -175,7 +175,7 @@ static struct element *make_element(uint32_t k, const char *source,
     el->up.deleted = el->deleted;
     uint32_t roll = rnd(100);
     char incident_json[256] = "";
-    if (roll < 15 && m->n_incidents < 16) {
+    if (roll < 5 && m->n_incidents < 16) {
         uint32_t i = rnd(m->n_incidents + 1);
         if (i == m->n_incidents) {
             m->n_incidents++;
@@ -200,7 +200,7 @@ static struct element *make_element(uint32_t k, const char *source,
                  "\"assist\":\"M. Odegaard\",\"confirmed\":%s}",
                  el->inc.id, el->inc.minute,
                  el->inc.confirmed ? "true" : "false");
-    } else if (roll < 17 && m->n_incidents > 0) {
+    } else if (roll < 6 && m->n_incidents > 0) {
         uint32_t i = rnd(m->n_incidents);
         m->live[i] = false;
         el->deleted[0] = incident_ids[k][i];
