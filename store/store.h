@@ -21,9 +21,45 @@
  * it: feed_events never holds a row above its source's acked seq, so a
  * source that resends from acked + 1 after a restart inserts each event once.
  * A rejected document that used up a seq is ordered and acked like an event.
- * Every row has a deterministic key, and a batch whose COMMIT outcome is
- * unknown (the connection died after COMMIT was sent) is retried with
- * statements that skip what is already there, so a retry is harmless.
+ *
+ * What can still go wrong, and the answer to each:
+ * - COMMIT sent, connection lost, outcome unknown. The whole batch is kept
+ *   and written again after reconnecting, in safe mode: log tables through
+ *   staging with ON CONFLICT DO NOTHING, latest-state upserts guarded by
+ *   version, offsets by GREATEST. Committed or not, the tables end up with
+ *   each row once. (A commit marker row or pg_xact_status() could tell the
+ *   outcome instead; safe mode needs neither and covers the next case.)
+ * - The primary key fires in a plain write anyway (a bug, a hand-made row,
+ *   a second writer). The batch is rolled back and written again at once in
+ *   safe mode; the skipped rows are counted so the actor can say so. A key
+ *   never stalls the pipeline.
+ * - A source actor restarts while the store lives: it asks the store for
+ *   acked, the feed resends from there, and events still pending in the
+ *   store would reach the model twice. The store answers with both acked
+ *   (durable) and the highest seq it holds (store__pending_last_seq); the
+ *   source dedupes against the latter. The tracker also drops a stale seq
+ *   itself.
+ * - An element whose applied message never comes (its match actor died):
+ *   its event never completes, its source's acks stop, its window fills and
+ *   the feed stalls. The actor must give events a completion deadline and,
+ *   past it, fail: rest_for_one then rebuilds the model from the database
+ *   and the sources resend from acked. Nothing durable is lost.
+ * - A crash between an event's first durable update and its ack: the
+ *   resend applies its elements again. With msgnr (kept in matches) the
+ *   model skips them; without, an element is applied twice: the same state,
+ *   one more version.
+ * - Bad bytes (invalid UTF-8 from a feed, a start time that is not RFC
+ *   3339) would fail a whole COPY and stall every feed behind it: text is
+ *   mended and times checked as rows are encoded.
+ * - A rejected document without a seq is never acked: a crash before its
+ *   batch commits loses it, and nothing can resend it.
+ *
+ * Back-pressure and memory: what the store holds is bounded by the feeds'
+ * windows (an unacked event blocks its window) plus its mailbox. While
+ * PostgreSQL is up the store always drains its mailbox (a batch that is
+ * full is written first); only while it is down does it stop draining at
+ * its bound, and that cannot deadlock: completing an event needs messages
+ * from the mailbox, writing it needs only the database.
  *
  * At start-up the model is rebuilt from what store_load() hands back: every
  * stored match with its live incidents, in the order browsers saw them, and

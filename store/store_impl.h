@@ -7,14 +7,15 @@
  * DESIGN
  * Three layers, each testable on its own:
  *
- * - store__batch (store_batch.c): the rows of one transaction, already in
- *   COPY binary form. Log rows (feed_events, match_updates,
- *   rejected_documents) are appended to one buffer per table. Latest-state
- *   rows are kept one per key, replaced by a higher version: one matches row
- *   per match, one incidents row per (match, incident), one advance per
- *   source. Text is checked for UTF-8 (and mended) as it is encoded, because
- *   PostgreSQL rejects a whole COPY for one bad byte, and a batch that can
- *   never be written would stall every feed behind it.
+ * - store__batch (store_batch.c): the rows of one transaction. Log rows
+ *   (feed_events, match_updates, rejected_documents) are encoded in COPY
+ *   binary form as they arrive, one buffer per table. Latest-state rows are
+ *   kept one per key, replaced by a higher version: per match a reference
+ *   to its latest image (its row and snapshot JSON are built only when the
+ *   batch is written), per (match, incident) its latest row, per source its
+ *   highest advance. Text is checked for UTF-8 (and mended) as it is
+ *   encoded, because PostgreSQL rejects a whole COPY for one bad byte, and a
+ *   batch that can never be written would stall every feed behind it.
  *
  * - store__pending (store_pending.c): per source, the events (and rejected
  *   documents with a seq) received but not yet complete, in seq order. When
@@ -28,7 +29,9 @@
  *   from session-private staging tables, COMMIT), reconnects with capped,
  *   full-jitter exponential backoff, measures outages, and loads the
  *   start-up state. It never logs: it returns what happened and the store
- *   actor decides what to say.
+ *   actor decides what to say. Its staging tables are temporary tables of
+ *   its session, so it needs a session of its own (no transaction-mode
+ *   pooler in between).
  */
 
 #include <stdbool.h>

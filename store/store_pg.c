@@ -47,8 +47,18 @@
  *   retrying cannot help. The rows are checked as they are encoded, so this
  *   is a bug or a schema problem, not bad feed data.
  * Every failure schedules the next attempt with full-jitter exponential
- * backoff (AWS's "full jitter": a uniform wait up to base * 2^attempt, capped);
- * the attempt count resets on success.
+ * backoff (AWS's "full jitter": a uniform wait up to base * 2^attempt,
+ * capped); the attempt count resets on success.
+ *
+ * The calls block (libpq's blocking mode): the store's thread has nothing
+ * else to do while its batch is written. TCP keepalives and
+ * tcp_user_timeout (defaults a conninfo may override) turn a silent dead
+ * peer into an error instead of a hang.
+ *
+ * What a batch costs (tests/bench/store_bench.c): on top of the rows, a
+ * commit (one WAL flush) and a few milliseconds of statements, so the
+ * writer's rate approaches a raw COPY's as batches grow: about 0.5 of it
+ * at 2,200 rows a batch, about 0.75 at 10,000, on this machine.
  */
 
 #define CHUNK (256 * 1024) /* bytes per PQputCopyData */
