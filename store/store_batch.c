@@ -449,7 +449,7 @@ static void copy_init(struct store__copy *c)
 struct store__batch *store__batch_new(size_t raw_max,
                                       const struct store__image_ops *ops)
 {
-    struct store__batch *b = calloc(1, sizeof(*b));
+    struct store__batch *b = store__calloc(1, sizeof(*b));
     if (!b) {
         return NULL;
     }
@@ -621,7 +621,7 @@ static int keep_row(struct store__batch *b, struct store__map *m,
         return b->scratch.err;
     }
     size_t len = b->scratch.len;
-    void *data = malloc(len);
+    void *data = store__malloc(len);
     if (!data) {
         return -ENOMEM;
     }

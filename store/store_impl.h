@@ -43,6 +43,15 @@
 
 struct event;
 
+/* ---- allocations (store_alloc.c) ---------------------------------------- */
+
+/* Tests: the Nth allocation from now fails (1: the next one); 0: none. */
+extern unsigned store__alloc_fail_in;
+void *store__malloc(size_t size);
+void *store__calloc(size_t n, size_t size);
+void *store__realloc(void *p, size_t size);
+char *store__strdup(const char *s);
+
 /* ---- a string-keyed map with entries in insertion order --------------- */
 
 struct store__map_entry {

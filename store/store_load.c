@@ -271,7 +271,7 @@ int store__load_build(struct pg_result *const sets[4], struct store_load **out)
     size_t total = at_str + text_bytes(offs, offset_text, N(offset_text)) +
                    text_bytes(mats, match_text, N(match_text)) +
                    text_bytes(incs, incident_text, N(incident_text));
-    char *mem = calloc(1, total);
+    char *mem = store__calloc(1, total);
     if (!mem) {
         return -ENOMEM;
     }

@@ -80,7 +80,7 @@ static int grow_slots(struct store__map *m)
     if (n_slots > UINT32_MAX / 2) {
         return -ENOMEM;
     }
-    uint32_t *slots = calloc(n_slots, sizeof(*slots));
+    uint32_t *slots = store__calloc(n_slots, sizeof(*slots));
     if (!slots) {
         return -ENOMEM;
     }
@@ -115,14 +115,14 @@ struct store__map_entry *store__map_put(struct store__map *m, const char *key,
     if (m->n == m->cap) {
         uint32_t cap = m->cap ? m->cap * 2 : 16;
         struct store__map_entry *entries =
-            realloc(m->entries, (size_t)cap * sizeof(*entries));
+            store__realloc(m->entries, (size_t)cap * sizeof(*entries));
         if (!entries) {
             return NULL;
         }
         m->entries = entries;
         m->cap = cap;
     }
-    char *copy = malloc(len + 1);
+    char *copy = store__malloc(len + 1);
     if (!copy) {
         return NULL;
     }

@@ -51,7 +51,7 @@ struct store__pending {
 
 struct store__pending *store__pending_new(void (*release)(struct event *ev))
 {
-    struct store__pending *p = calloc(1, sizeof(*p));
+    struct store__pending *p = store__calloc(1, sizeof(*p));
     if (!p) {
         return NULL;
     }
@@ -119,7 +119,7 @@ static struct source *get_source(struct store__pending *p, const char *name)
     if (s) {
         return s;
     }
-    s = calloc(1, sizeof(*s));
+    s = store__calloc(1, sizeof(*s));
     if (!s) {
         return NULL;
     }
@@ -141,7 +141,7 @@ static int reserve(struct source *s)
         return 0;
     }
     size_t cap = s->cap ? s->cap * 2 : 16;
-    struct item *items = calloc(cap, sizeof(*items));
+    struct item *items = store__calloc(cap, sizeof(*items));
     if (!items) {
         return -ENOMEM;
     }
@@ -205,7 +205,7 @@ int store__pending_event(struct store__pending *p, struct event *ev,
     }
     uint64_t *big = NULL;
     if (ev->n_matches > 64) {
-        big = calloc((ev->n_matches + 63) / 64, sizeof(*big));
+        big = store__calloc((ev->n_matches + 63) / 64, sizeof(*big));
     }
     if ((ev->n_matches > 64 && !big) || reserve(s) != 0) {
         free(big);
@@ -240,7 +240,7 @@ int store__pending_rejected(struct store__pending *p, uint64_t id,
     size_t src_len = strlen(rej->source) + 1;
     size_t reason_len = strlen(rej->reason) + 1;
     struct store_rejected *copy =
-        malloc(sizeof(*copy) + src_len + reason_len + keep);
+        store__malloc(sizeof(*copy) + src_len + reason_len + keep);
     if (!copy || reserve(s) != 0) {
         free(copy);
         return -ENOMEM;

@@ -283,11 +283,11 @@ static void disconnect(struct store__pg *pg, int64_t now)
 
 struct store__pg *store__pg_new(const struct store__pg_config *cfg)
 {
-    struct store__pg *pg = calloc(1, sizeof(*pg));
+    struct store__pg *pg = store__calloc(1, sizeof(*pg));
     if (!pg) {
         return NULL;
     }
-    pg->conninfo = strdup(cfg->conninfo ? cfg->conninfo : "");
+    pg->conninfo = store__strdup(cfg->conninfo ? cfg->conninfo : "");
     if (!pg->conninfo) {
         free(pg);
         return NULL;

@@ -475,6 +475,100 @@ static void test_map(void **state)
     store__map_release(&m);
 }
 
+/*
+ * One pass of batch and tracker work in which any allocation may fail:
+ * every step either succeeds or says -ENOMEM, leaving the batch as it was
+ * (the tracker keeps or releases each event; ASan's leak check runs at
+ * exit).
+ */
+static void alloc_pass(void)
+{
+    struct store__batch *b = store__batch_new(0, &test_ops);
+    struct store__pending *p = store__pending_new(release_event);
+    struct change *pool = calloc(24, sizeof(*pool));
+    assert_non_null(pool);
+    for (uint32_t i = 0; b && p && i < 24; i++) {
+        struct change *c = &pool[i];
+        char *id = c->json + 200; /* spare room in the change itself */
+        snprintf(id, 40, "sr:alloc:%u", i % 5);
+        c->img = (struct match_image){.id = id,
+                                      .version = i + 1,
+                                      .feed = MATCH_FEED_LIVE,
+                                      .updated_ms = BASE_MS,
+                                      .clock_seconds = EVENT_ABSENT,
+                                      .incidents = c->inc};
+        atomic_init(&c->img.refs, 1);
+        c->up = (struct update){.image = &c->img, .json = "{}", .json_len = 2};
+        c->inc[0] = (struct match_incident){.id = i % 2 ? "a" : "b",
+                                            .minute = EVENT_ABSENT,
+                                            .stoppage = EVENT_ABSENT,
+                                            .version = i + 1};
+        uint32_t rows = store__batch_rows(b);
+        int err = store__batch_add_update(b, &c->up, "feed-n", i + 1);
+        assert_true(err == 0 ||
+                    (err == -ENOMEM && store__batch_rows(b) == rows));
+        rows = store__batch_rows(b);
+        err = store__batch_put_match(b, &c->img);
+        assert_true(err == 0 ||
+                    (err == -ENOMEM && store__batch_rows(b) == rows));
+        rows = store__batch_rows(b);
+        err = store__batch_put_incident(b, id, &c->inc[0]);
+        assert_true(err == 0 ||
+                    (err == -ENOMEM && store__batch_rows(b) == rows));
+        rows = store__batch_rows(b);
+        err = store__batch_delete_incident(b, id, i % 3 ? "a" : "c", i + 1);
+        assert_true(err == 0 ||
+                    (err == -ENOMEM && store__batch_rows(b) == rows));
+        rows = store__batch_rows(b);
+        err = store__batch_advance(b, i % 2 ? "feed-x" : "feed-y", i + 1);
+        assert_true(err == 0 ||
+                    (err == -ENOMEM && store__batch_rows(b) == rows));
+
+        struct event *ev = new_event(i % 2 ? "feed-p" : "feed-q", i + 1, 1);
+        err = store__pending_event(p, ev, b);
+        assert_true(err == 0 || err == -ENOMEM);
+        if (err == 0) {
+            err = store__pending_applied(p, ev, 0, b);
+            assert_true(err == 0 || err == -ENOMEM);
+        }
+        const struct store_rejected rej = {.source = "feed-r",
+                                           .seq = i + 1,
+                                           .has_seq = true,
+                                           .received_ms = BASE_MS,
+                                           .reason = "junk",
+                                           .raw = "x",
+                                           .raw_len = 1};
+        err = store__pending_rejected(p, i + 1, &rej, b);
+        assert_true(err == 0 || err == -ENOMEM);
+    }
+    store__pending_free(p);
+    store__batch_free(b);
+    for (uint32_t i = 0; i < 24; i++) {
+        if (pool[i].img.id) {
+            assert_int_equal(atomic_load(&pool[i].img.refs), 1);
+        }
+    }
+    free(pool);
+}
+
+/* Fails the 1st, 2nd, ... allocation of the pass until one runs clean. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    unsigned n;
+    for (n = 1; n < 10000; n++) {
+        store__alloc_fail_in = n;
+        alloc_pass();
+        bool clean = store__alloc_fail_in != 0;
+        store__alloc_fail_in = 0;
+        if (clean) {
+            break;
+        }
+    }
+    print_message("allocation failures: %u passes\n", n);
+    assert_true(n > 20 && n < 10000); /* it did fail, then ran through */
+}
+
 /* Offsets advance only over complete prefixes, element by element. */
 static void test_offsets_complete_prefix(void **state)
 {
@@ -895,6 +989,13 @@ static void test_load_returns_what_was_written(void **state)
     assert_int_equal(m->n_incidents, 0);
     store_load_free(load);
 
+    /* Out of memory building the load: reported, the connection usable. */
+    store__alloc_fail_in = 1;
+    assert_int_equal(store__pg_load(pg, 0, &load), -ENOMEM);
+    store__alloc_fail_in = 0;
+    assert_null(load);
+    assert_true(store__pg_is_up(pg));
+
     /* The order comes from the snapshot, not from ids or versions. */
     store__batch_reset(b);
     struct change *c = make_change("sr:match:1", 3);
@@ -1030,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_map),
+        cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_schema_applies_twice),
         cmocka_unit_test_setup_teardown(test_batch_writes_rows, setup_standard,
                                         teardown),
