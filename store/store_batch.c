@@ -29,7 +29,7 @@
 #define TS_MIN_MS (-62135596800000LL)
 #define TS_MAX_MS 253402300799999LL
 
-/* ---- UTF-8 -------------------------------------------------------------- */
+/* ---- UTF-8 --------------------------------------------------------------- */
 
 /* Bytes of the valid UTF-8 sequence at @s, or 0 (NUL counts as invalid). */
 static size_t utf8_seq(const unsigned char *s, size_t left)
@@ -305,8 +305,7 @@ static void put_numeric_u64(struct actor_buf *out, uint64_t v)
     }
 }
 
-/* ---- rows ------------------------------------------------------------------
- */
+/* ---- rows ---------------------------------------------------------------- */
 
 static const char *feed_name(uint8_t feed)
 {
@@ -437,8 +436,7 @@ static int encode_incident(struct actor_buf *out, const char *match_id,
     return out->err;
 }
 
-/* ---- the batch -------------------------------------------------------------
- */
+/* ---- the batch ----------------------------------------------------------- */
 
 static void copy_init(struct store__copy *c)
 {

@@ -43,7 +43,7 @@
 
 struct event;
 
-/* ---- allocations (store_alloc.c) ---------------------------------------- */
+/* ---- allocations (store_alloc.c) ----------------------------------------- */
 
 /* Tests: the Nth allocation from now fails (1: the next one); 0: none. */
 extern unsigned store__alloc_fail_in;
@@ -52,7 +52,7 @@ void *store__calloc(size_t n, size_t size);
 void *store__realloc(void *p, size_t size);
 char *store__strdup(const char *s);
 
-/* ---- a string-keyed map with entries in insertion order --------------- */
+/* ---- a string-keyed map with entries in insertion order ------------------ */
 
 struct store__map_entry {
     char *key;    /* owned by the map, NUL-terminated */
@@ -87,7 +87,7 @@ struct store__map_entry *store__map_get(const struct store__map *m,
 struct store__map_entry *store__map_put(struct store__map *m, const char *key,
                                         size_t len, bool *added);
 
-/* ---- encoding helpers (store_batch.c) ---------------------------------- */
+/* ---- encoding helpers (store_batch.c) ------------------------------------ */
 
 /* True when @s[0..@len) is valid UTF-8 without NUL bytes. */
 bool store__utf8_is_valid(const char *s, size_t len);
@@ -99,7 +99,7 @@ bool store__utf8_is_valid(const char *s, size_t len);
  */
 int store__rfc3339_us(const char *s, int64_t *us);
 
-/* ---- batches ----------------------------------------------------------- */
+/* ---- batches ------------------------------------------------------------- */
 
 /* Column lists, in the order the batch encodes them. */
 #define STORE__COLS_FEED_EVENTS   "source, seq, received_at, sent_at, raw"
@@ -225,7 +225,7 @@ int store__batch_advance(struct store__batch *b, const char *source,
 long store__batch_encode(struct store__batch *b, const struct store__map *m,
                          struct actor_buf *out);
 
-/* ---- completion tracking ----------------------------------------------- */
+/* ---- completion tracking ------------------------------------------------- */
 
 struct store__pending;
 
@@ -273,7 +273,7 @@ size_t store__pending_count(const struct store__pending *p);
 uint64_t store__pending_last_seq(const struct store__pending *p,
                                  const char *source);
 
-/* ---- backoff ------------------------------------------------------------ */
+/* ---- backoff ------------------------------------------------------------- */
 
 /*
  * Full jitter: a uniform wait in [0, min(@cap, @base * 2^@attempt)] ms,
@@ -282,7 +282,7 @@ uint64_t store__pending_last_seq(const struct store__pending *p,
 uint32_t store__backoff_ms(uint32_t attempt, uint32_t base, uint32_t cap,
                            uint64_t *rng);
 
-/* ---- the PostgreSQL writer --------------------------------------------- */
+/* ---- the PostgreSQL writer ----------------------------------------------- */
 
 struct store__pg;
 

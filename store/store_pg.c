@@ -178,7 +178,7 @@ struct store__pg {
     char error[512];
 };
 
-/* ---- backoff ------------------------------------------------------------ */
+/* ---- backoff ------------------------------------------------------------- */
 
 static uint64_t next_random(uint64_t *rng)
 {
@@ -201,8 +201,7 @@ uint32_t store__backoff_ms(uint32_t attempt, uint32_t base, uint32_t cap,
     return (uint32_t)(next_random(rng) % (ceiling + 1));
 }
 
-/* ---- errors ---------------------------------------------------------------
- */
+/* ---- errors -------------------------------------------------------------- */
 
 enum store__pg_class store__pg_classify(const char *sqlstate)
 {
@@ -278,8 +277,7 @@ static void disconnect(struct store__pg *pg, int64_t now)
     }
 }
 
-/* ---- life cycle -----------------------------------------------------------
- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 struct store__pg *store__pg_new(const struct store__pg_config *cfg)
 {
@@ -399,8 +397,7 @@ out_fail:
     return err;
 }
 
-/* ---- running a transaction ------------------------------------------------
- */
+/* ---- running a transaction ----------------------------------------------- */
 
 /* One statement of a write; COPY statements carry their rows. */
 struct step {
@@ -693,8 +690,7 @@ int store__pg_staged(struct store__pg *pg, long *rows)
     return err;
 }
 
-/* ---- the start-up load -----------------------------------------------------
- */
+/* ---- the start-up load --------------------------------------------------- */
 
 static const char load_sql[] =
     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"

@@ -18,9 +18,9 @@
  * sources (one match element each, two for one event in ten, as feedsim
  * sends), every element an applied change to one of the matches (a delta,
  * the match's image; one in twenty writes an incident, one in a hundred
- * removes one), one rejected document in 2,000 events. The timed part is what the store actor does with them: track
- * completion, encode into the batch, write the batch whenever it reaches
- * its row limit, one transaction each.
+ * removes one), one rejected document in 2,000 events. The timed part is what
+ * the store actor does with them: track completion, encode into the batch,
+ * write the batch whenever it reaches its row limit, one transaction each.
  *
  * The limit: every row the writer left in the six tables is read back
  * (COPY TO, binary) and COPYed into empty copies of the same tables (same
@@ -31,8 +31,10 @@
  *
  * Fairness on a shared machine: a first, untimed writer pass creates the
  * WAL segments and warms the caches (otherwise the writer pays for WAL
- * files the raw COPY then recycles); then each side runs three times after
- * a checkpoint, alternating, and the best run of each counts.
+ * files the raw COPY then recycles); then each round runs the writer and
+ * the raw COPY back to back, each after a checkpoint. The ratio is the
+ * median of the rounds' ratios (each pair ran under the same conditions);
+ * rates and latencies are the best round's.
  *
  * Three profiles. The headline is feedsim's defaults: one source, 10
  * matches, batches of at most its window (1000 unacknowledged events, about
@@ -41,13 +43,13 @@
  * matches, the cost of many matches: each batch rewrites the matches row
  * (jsonb snapshot) of every match it touched.
  *
- *   store_bench [EVENTS]      events per profile (default 50000)
+ *   store_bench [EVENTS]      events per profile (default 40000)
  *   STORE_BENCH_FSYNC=off     run the server without fsync
  */
 
 #define MAX_SOURCES 4
 #define MAX_MATCHES 500
-#define ROUNDS      3
+#define ROUNDS      5
 #define BASE_MS     1795000000000LL
 
 struct profile {
@@ -136,7 +138,7 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-/* ---- the workload ------------------------------------------------------ */
+/* ---- the workload -------------------------------------------------------- */
 
 static struct element *make_element(uint32_t k, const char *source,
                                     int64_t when)
@@ -337,7 +339,7 @@ static void image_json(const struct match_image *img, struct actor_buf *out)
     actor_buf_add(out, el->snapshot, el->snapshot_len);
 }
 
-/* ---- the writer -------------------------------------------------------- */
+/* ---- the writer ---------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -429,7 +431,7 @@ static struct run run_writer(const struct profile *pr, struct bench_event *evs,
     return r;
 }
 
-/* ---- the limit: a raw COPY of the same rows ---------------------------- */
+/* ---- the limit: a raw COPY of the same rows ------------------------------ */
 
 static void exec_ok(PGconn *c, const char *sql)
 {
@@ -535,6 +537,12 @@ static double run_raw_copy(PGconn *c, const struct actor_buf *data)
     return now_s() - t0;
 }
 
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* ---- a profile ----------------------------------------------------------- */
 
 static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
@@ -546,6 +554,7 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
     struct actor_buf data[N_TABLES];
     struct run best = {.seconds = 1e30};
     double best_raw = 1e30;
+    double ratio[ROUNDS];
     long long rows = 0;
     for (int round = 0; round < ROUNDS; round++) {
         empty_tables(c, "");
@@ -571,6 +580,7 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
         empty_tables(c, "bench_");
         double raw = run_raw_copy(c, data);
         best_raw = raw < best_raw ? raw : best_raw;
+        ratio[round] = raw / w.seconds;
         if (count_rows(c, "bench_") != rows) {
             die(pr->name, "the raw COPY left other rows than the writer");
         }
@@ -582,15 +592,15 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
 
     const char *sep = pr->name[0] ? "_" : "";
     printf("# %s: %zu events, %d source(s), %d matches, batches of %u rows"
-           " (%zu batches), %lld rows in the tables; best of %d\n",
-           pr->name[0] ? pr->name : "headline", n_events, pr->sources, pr->matches, pr->batch_rows,
-           best.batches, rows, ROUNDS);
+           " (%zu batches), %lld rows in the tables; %d rounds\n",
+           pr->name[0] ? pr->name : "headline", n_events, pr->sources,
+           pr->matches, pr->batch_rows, best.batches, rows, ROUNDS);
     printf("bench store_writer%s%s_rows_per_s %.0f rows/s\n", sep, pr->name,
            (double)rows / best.seconds);
     printf("bench store_raw_copy%s%s_rows_per_s %.0f rows/s\n", sep, pr->name,
            (double)rows / best_raw);
     printf("bench store_writer%s%s_vs_copy_ratio %.3f x\n", sep, pr->name,
-           best_raw / best.seconds);
+           median(ratio, ROUNDS));
     printf("bench store_writer%s%s_events_per_s %.0f events/s\n", sep, pr->name,
            (double)n_events / best.seconds);
     printf("bench store_writer%s%s_batch_p50_ms %.2f ms\n", sep, pr->name,
@@ -602,7 +612,7 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
 
 int main(int argc, char **argv)
 {
-    size_t n_events = argc > 1 ? strtoul(argv[1], NULL, 10) : 50000;
+    size_t n_events = argc > 1 ? strtoul(argv[1], NULL, 10) : 40000;
     const char *fsync_env = getenv("STORE_BENCH_FSYNC");
     bool fsync = !fsync_env || strcmp(fsync_env, "off") != 0;
     if (n_events == 0) {
