@@ -55,9 +55,14 @@ cmd=$1
 dir=$2
 shift 2
 
-if [ "$cmd" = start ]; then
-    mkdir -p "$dir"
-fi
+case "$cmd" in
+start) mkdir -p "$dir" ;;
+stop) [ -d "$dir" ] || exit 0 ;;
+status) [ -d "$dir" ] || {
+    echo stopped
+    exit 3
+} ;;
+esac
 [ -d "$dir" ] || die "no such directory: $dir"
 case "$dir" in
 *\'*) die "a cluster directory may not contain a single quote" ;;
