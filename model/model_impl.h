@@ -123,8 +123,6 @@ void model__delta_json(struct actor_buf *out, const struct match_image *img,
                        uint32_t n_upserted, const char *const *deleted,
                        uint32_t n_deleted);
 
-/* The wire name of @feed: "live", "stale" or "offline". */
-const char *model__feed_name(enum match_feed feed);
 
 /* ---- allocation seam --------------------------------------------------- */
 

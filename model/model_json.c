@@ -70,7 +70,7 @@ static void put_member_str(struct actor_buf *b, bool *first, const char *key,
 #define MEMBER_STR(b, first, key, v)                                           \
     put_member_str((b), (first), "\"" key "\":", sizeof(key) + 2, (v))
 
-const char *model__feed_name(enum match_feed feed)
+const char *match_feed_name(enum match_feed feed)
 {
     switch (feed) {
     case MATCH_FEED_LIVE:
@@ -218,7 +218,7 @@ static void put_incident(struct actor_buf *b, const struct match_incident *in)
 static void put_feed(struct actor_buf *b, const struct match_image *img)
 {
     PUT_LIT(b, "\"feed\":");
-    put_str(b, model__feed_name((enum match_feed)img->feed));
+    put_str(b, match_feed_name((enum match_feed)img->feed));
 }
 
 static void put_gap(struct actor_buf *b, const struct match_image *img)

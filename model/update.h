@@ -130,4 +130,56 @@ void match_image_snapshot_json(const struct match_image *img,
  * column and the page's /api/matches). */
 void match_image_json(const struct match_image *img, struct actor_buf *out);
 
+/* ---- the messages that carry them --------------------------------------- */
+
+enum {
+    MODEL_MSG_UPDATE = 0x210,      /* struct model_update_msg */
+    MODEL_MSG_FEED_NOTICE = 0x211, /* struct model_feed_notice_msg */
+};
+
+/* What became of one match element a match actor was given. */
+enum model_outcome {
+    MODEL_APPLIED,   /* applied: a new version, `up` set */
+    MODEL_DUPLICATE, /* msgnr not above the last applied: skipped */
+    MODEL_LOST       /* never handled: the match actor ended first */
+};
+
+/*
+ * From a match actor to `store` (one per element it was given, whatever
+ * the outcome, so the store can tell when an event is complete) and to
+ * `notify` (applied ones, and snapshots). A change not caused by an event
+ * (a source's feed state) has ev == NULL; a snapshot re-sent to notify is
+ * kind UPDATE_SNAPSHOT at the match's current version.
+ */
+struct model_update_msg {
+    struct actor_msg hdr;  /* MODEL_MSG_UPDATE */
+    struct update *up;     /* owned reference, or NULL */
+    struct event *ev;      /* owned reference, or NULL */
+    uint32_t index;        /* the element's index in ev->matches */
+    uint8_t outcome;       /* enum model_outcome */
+};
+
+/*
+ * Returns a new message holding its own references to @up and @ev (either
+ * may be NULL), or NULL when out of memory. Its free drops them.
+ */
+struct model_update_msg *model_update_msg_new(struct update *up,
+                                              struct event *ev,
+                                              uint32_t index,
+                                              enum model_outcome outcome);
+
+/* A source's feed state changed: notify sends {"type":"feed",...}. */
+struct model_feed_notice_msg {
+    struct actor_msg hdr; /* MODEL_MSG_FEED_NOTICE */
+    uint8_t state;        /* enum match_feed */
+    char source[];        /* NUL-terminated */
+};
+
+/* Returns a new notice, or NULL when out of memory. */
+struct model_feed_notice_msg *model_feed_notice_msg_new(const char *source,
+                                                        enum match_feed state);
+
+/* "live", "stale" or "offline". */
+const char *match_feed_name(enum match_feed state);
+
 #endif /* MODEL_UPDATE_H */

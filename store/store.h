@@ -139,4 +139,91 @@ void store_load_free(struct store_load *load);
  */
 uint64_t store_load_acked(const struct store_load *load, const char *source);
 
+/* ---- messages ------------------------------------------------------------ */
+
+struct event;
+
+enum {
+    STORE_MSG_EVENT = 0x300, /* struct store_event_msg, to `store` */
+    STORE_MSG_REJECTED,      /* struct store_rejected_msg, to `store` */
+    STORE_MSG_LOAD_REQ,      /* struct store_load_req_msg, to `store` */
+    STORE_MSG_LOADED,        /* struct store_loaded_msg, the reply */
+    STORE_MSG_ACKED_REQ,     /* struct store_acked_req_msg, to `store` */
+    STORE_MSG_ACK,           /* struct store_ack_msg, to `source:<name>` */
+};
+
+/*
+ * An accepted event's row, from its source actor, in seq order per source,
+ * sent before any of its match elements goes to the model (so it reaches
+ * the store before the updates that name it).
+ */
+struct store_event_msg {
+    struct actor_msg hdr; /* STORE_MSG_EVENT */
+    struct event *ev;     /* owned reference */
+};
+
+/* A rejected document. Those with a seq come from the source actor in seq
+ * order (they are acked like events); the rest from the connection. */
+struct store_rejected_msg {
+    struct actor_msg hdr; /* STORE_MSG_REJECTED */
+    struct store_rejected rej; /* strings and raw owned by the message */
+};
+
+/* Asks for the stored state: every match (match_id[0] == '\0', the
+ * model's start-up) or one match (a restarted match actor). */
+struct store_load_req_msg {
+    struct actor_msg hdr; /* STORE_MSG_LOAD_REQ */
+    uint64_t reply_to;
+    char match_id[65];
+};
+
+/*
+ * The reply. For one match: the newest state the store knows, which is
+ * either the image of an update still pending in its batch (image set) or
+ * the stored row (load with at most one match); status -EAGAIN when the
+ * database cannot be read and nothing is pending.
+ */
+struct store_loaded_msg {
+    struct actor_msg hdr;       /* STORE_MSG_LOADED */
+    int status;                 /* 0 or a negative errno */
+    struct store_load *load;    /* owned, or NULL */
+    struct match_image *image;  /* owned reference, or NULL */
+};
+
+/* Asks for a source's acked seq (a source actor starting). */
+struct store_acked_req_msg {
+    struct actor_msg hdr; /* STORE_MSG_ACKED_REQ */
+    uint64_t reply_to;
+    char source[]; /* NUL-terminated */
+};
+
+/*
+ * Every event of @source with seq <= @seq is durable (with every update it
+ * caused). @pending_seq is the highest seq of @source the store holds at
+ * all, durable or not (>= seq): a restarted source actor dedupes against it.
+ */
+struct store_ack_msg {
+    struct actor_msg hdr; /* STORE_MSG_ACK */
+    uint64_t seq;
+    uint64_t pending_seq;
+    char source[]; /* NUL-terminated */
+};
+
+/* Constructors: each returns a new message or NULL when out of memory.
+ * The event one takes its own reference; the rejected one copies @rej's
+ * strings and at most STORE_REJECTED_RAW_MAX bytes of raw; the loaded one
+ * takes ownership of @load and of the reference @image. */
+struct store_event_msg *store_event_msg_new(struct event *ev);
+struct store_rejected_msg *
+store_rejected_msg_new(const struct store_rejected *rej);
+struct store_load_req_msg *store_load_req_msg_new(uint64_t reply_to,
+                                                  const char *match_id);
+struct store_loaded_msg *store_loaded_msg_new(int status,
+                                              struct store_load *load,
+                                              struct match_image *image);
+struct store_acked_req_msg *store_acked_req_msg_new(uint64_t reply_to,
+                                                    const char *source);
+struct store_ack_msg *store_ack_msg_new(const char *source, uint64_t seq,
+                                        uint64_t pending_seq);
+
 #endif /* STORE_STORE_H */
