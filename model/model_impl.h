@@ -97,6 +97,33 @@ int model__match_feed(struct model__match *m, const char *source,
                       enum match_feed feed, int64_t now_ms,
                       struct update **out);
 
+struct store_match;
+
+/*
+ * Sets up @m with the state of the stored @row (not kept: everything is
+ * copied), at the row's version; nothing is published. Returns 0, -EINVAL
+ * (an id that is empty or too long, version 0) or -ENOMEM; on error @m
+ * needs no release.
+ */
+int model__match_restore(struct model__match *m, const struct store_match *row);
+
+/* Sets up @m with @img (consumed: the reference becomes @m's), an image
+ * this model made (a pending update's, handed back by the store). */
+void model__match_adopt(struct model__match *m, struct match_image *img);
+
+/* Marks @m as not knowing its past (a gap, until a full message heals
+ * it). Only for a fresh @m from model__match_init(), before anything is
+ * published. */
+void model__match_set_gap(struct model__match *m);
+
+/*
+ * Makes a snapshot of @m at its current version (no new version): kind
+ * UPDATE_SNAPSHOT, the `snapshot` JSON, sent_ms EVENT_ABSENT, no store
+ * lists. Returns 0 with *@out a new update (release it with
+ * update_unref()), or -ENOMEM.
+ */
+int model__match_snapshot(const struct model__match *m, struct update **out);
+
 /* ---- JSON (model_json.c) ---------------------------------------------- */
 
 /* What a delta's `changes` object holds. */
@@ -122,7 +149,6 @@ void model__delta_json(struct actor_buf *out, const struct match_image *img,
                        const struct match_incident *const *upserted,
                        uint32_t n_upserted, const char *const *deleted,
                        uint32_t n_deleted);
-
 
 /* ---- allocation seam --------------------------------------------------- */
 

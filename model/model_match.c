@@ -7,6 +7,7 @@
 
 #include "actor/actor.h"
 #include "model/model_impl.h"
+#include "store/store.h"
 
 /*
  * DESIGN
@@ -328,6 +329,47 @@ static bool incident_eq(const struct match_incident *a,
            str_eq(a->player, b->player) && str_eq(a->assist, b->assist);
 }
 
+/* Bytes of @in's strings, NULs included. */
+static size_t incident_bytes(const struct match_incident *in)
+{
+    return str_size(in->id) + str_size(in->type) + str_size(in->player) +
+           str_size(in->assist);
+}
+
+/* Copies @src to @dst with its strings at *@at (moved past them). */
+static void incident_copy(struct match_incident *dst,
+                          const struct match_incident *src, char **at)
+{
+    *dst = *src;
+    dst->id = stash(at, src->id);
+    dst->type = stash(at, src->type);
+    dst->player = stash(at, src->player);
+    dst->assist = stash(at, src->assist);
+}
+
+/* Returns a new list of @n items with @bytes of room for their strings
+ * after the array (refs 1), or NULL when out of memory. */
+static struct ilist *list_new(uint32_t n, size_t bytes)
+{
+    struct ilist *l =
+        model__alloc(sizeof(*l) + n * sizeof(l->items[0]) + bytes);
+    if (!l) {
+        return NULL;
+    }
+    atomic_init(&l->refs, 1);
+    l->n = n;
+    return l;
+}
+
+/* Makes @l (consumed; NULL: none) @im's incident list. */
+static void image_set_list(struct image *im, struct ilist *l)
+{
+    list_unref(im->list);
+    im->list = l;
+    im->pub.incidents = l ? l->items : NULL;
+    im->pub.n_incidents = l ? l->n : 0;
+}
+
 /*
  * Finding an incident by id: a scan for short lists, an open-addressing
  * index past INDEX_MIN, so that a full message listing thousands of
@@ -525,8 +567,7 @@ static int apply_incidents(struct image *im, const struct match_image *old,
             same = false;
         }
         n_live++;
-        bytes += str_size(x->inc.id) + str_size(x->inc.type) +
-                 str_size(x->inc.player) + str_size(x->inc.assist);
+        bytes += incident_bytes(&x->inc);
     }
     for (uint32_t k = 0; k < old_n; k++) {
         if (!kept[k]) {
@@ -539,12 +580,10 @@ static int apply_incidents(struct image *im, const struct match_image *old,
 
     struct ilist *l = NULL;
     if (n_live > 0) {
-        l = model__alloc(sizeof(*l) + n_live * sizeof(l->items[0]) + bytes);
+        l = list_new(n_live, bytes);
         if (!l) {
             return -ENOMEM;
         }
-        atomic_init(&l->refs, 1);
-        l->n = n_live;
         char *at = (char *)&l->items[n_live];
         uint32_t p = 0;
         for (uint32_t k = 0; k < n; k++) {
@@ -552,20 +591,13 @@ static int apply_incidents(struct image *im, const struct match_image *old,
                 continue;
             }
             struct match_incident *in = &l->items[p++];
-            *in = w[k].inc;
-            in->id = stash(&at, in->id);
-            in->type = stash(&at, in->type);
-            in->player = stash(&at, in->player);
-            in->assist = stash(&at, in->assist);
+            incident_copy(in, &w[k].inc, &at);
             if (w[k].upsert) {
                 t->upserted[t->n_upserted++] = in;
             }
         }
     }
-    list_unref(im->list);
-    im->list = l;
-    im->pub.incidents = l ? l->items : NULL;
-    im->pub.n_incidents = n_live;
+    image_set_list(im, l);
     return 0;
 }
 
@@ -725,27 +757,136 @@ static int publish(struct model__match *m, struct image *im, bool full,
 
 /* ---- the match ----------------------------------------------------------- */
 
+static bool id_is_valid(const char *id)
+{
+    size_t len = strlen(id);
+    return len > 0 && len <= EVENT_ID_MAX;
+}
+
+/* Returns a new image (refs 1, no incidents) with @fields' scalars and the
+ * texts @want, or NULL when out of memory. */
+static struct image *image_new(const struct match_image *fields,
+                               const char *const want[T_N])
+{
+    struct image *im = model__alloc(sizeof(*im));
+    if (!im) {
+        return NULL;
+    }
+    *im = (struct image){.pub = *fields};
+    atomic_init(&im->pub.refs, 1);
+    im->pub.incidents = NULL;
+    im->pub.n_incidents = 0;
+    if (texts_replace(im, want) != 0) {
+        free(im);
+        return NULL;
+    }
+    return im;
+}
+
 int model__match_init(struct model__match *m, const char *id)
 {
     *m = (struct model__match){0};
-    size_t len = strlen(id);
-    if (len == 0 || len > EVENT_ID_MAX) {
+    if (!id_is_valid(id)) {
         return -EINVAL;
     }
-    struct image *im = model__alloc(sizeof(*im));
+    const struct match_image empty = {.clock_seconds = EVENT_ABSENT,
+                                      .clock_running = EVENT_ABSENT,
+                                      .feed = MATCH_FEED_LIVE};
+    const char *want[T_N] = {[T_ID] = id};
+    struct image *im = image_new(&empty, want);
     if (!im) {
         return -ENOMEM;
     }
-    *im = (struct image){.pub = {.clock_seconds = EVENT_ABSENT,
-                                 .clock_running = EVENT_ABSENT,
-                                 .feed = MATCH_FEED_LIVE}};
-    atomic_init(&im->pub.refs, 1);
-    const char *want[T_N] = {[T_ID] = id};
-    if (texts_replace(im, want) != 0) {
-        free(im);
+    m->image = &im->pub;
+    return 0;
+}
+
+int model__match_restore(struct model__match *m, const struct store_match *row)
+{
+    *m = (struct model__match){0};
+    if (!id_is_valid(row->id) || row->version == 0) {
+        return -EINVAL;
+    }
+    /* The row keeps running as a boolean: without a time, "not running"
+     * is what an absent clock reads back as. */
+    int8_t running = row->clock_running != 0;
+    if (row->clock_seconds == EVENT_ABSENT && !running) {
+        running = EVENT_ABSENT;
+    }
+    const struct match_image fields = {
+        .version = row->version,
+        .msgnr = row->msgnr,
+        .has_msgnr = row->has_msgnr,
+        .clock_seconds = row->clock_seconds,
+        .clock_running = running,
+        .has_score = row->has_score,
+        .score_home = row->has_score ? row->score_home : 0,
+        .score_away = row->has_score ? row->score_away : 0,
+        .feed = row->feed <= MATCH_FEED_OFFLINE ? row->feed : MATCH_FEED_LIVE,
+        .gap = row->gap,
+        .updated_ms = row->updated_ms,
+    };
+    const char *want[T_N] = {
+        [T_ID] = row->id,       [T_SOURCE] = row->source,
+        [T_SPORT] = row->sport, [T_COMPETITION] = row->competition,
+        [T_HOME] = row->home,   [T_AWAY] = row->away,
+        [T_START] = row->start, [T_PHASE] = row->phase};
+    struct image *im = image_new(&fields, want);
+    if (!im) {
         return -ENOMEM;
     }
+    if (row->n_incidents > 0) {
+        size_t bytes = 0;
+        for (uint32_t k = 0; k < row->n_incidents; k++) {
+            bytes += incident_bytes(&row->incidents[k]);
+        }
+        struct ilist *l = list_new(row->n_incidents, bytes);
+        if (!l) {
+            match_image_unref(&im->pub);
+            return -ENOMEM;
+        }
+        char *at = (char *)&l->items[l->n];
+        for (uint32_t k = 0; k < l->n; k++) {
+            incident_copy(&l->items[k], &row->incidents[k], &at);
+        }
+        image_set_list(im, l);
+    }
     m->image = &im->pub;
+    return 0;
+}
+
+void model__match_adopt(struct model__match *m, struct match_image *img)
+{
+    *m = (struct model__match){.image = img};
+}
+
+void model__match_set_gap(struct model__match *m)
+{
+    ACTOR_ASSERT(m->image->version == 0 &&
+                 atomic_load(&m->image->refs) == 1); /* unpublished */
+    m->image->gap = true;
+}
+
+int model__match_snapshot(const struct model__match *m, struct update **out)
+{
+    *out = NULL;
+    struct actor_buf *b = scratch_get();
+    if (!b) {
+        return -ENOMEM;
+    }
+    match_image_snapshot_json(m->image, b);
+    struct update *up = NULL;
+    if (b->err == 0) {
+        struct image *im =
+            container_of(match_image_ref(m->image), struct image, pub);
+        const struct touched none = {0};
+        up = update_new(im, UPDATE_SNAPSHOT, EVENT_ABSENT, b, &none);
+    }
+    scratch_put(b);
+    if (!up) {
+        return -ENOMEM;
+    }
+    *out = up;
     return 0;
 }
 
