@@ -150,6 +150,112 @@ void model__delta_json(struct actor_buf *out, const struct match_image *img,
                        uint32_t n_upserted, const char *const *deleted,
                        uint32_t n_deleted);
 
+/* ---- actors (model_actor.c, model_route.c, model_loader.c) ------------- */
+
+/* Internal message types (model.h numbers those others may see). */
+enum {
+    MODEL__MSG_RETAIN = 0x2f0, /* plain: a match's retention timer */
+    MODEL__MSG_STOP,           /* plain: the snapshot collector's timeout */
+};
+
+/* A match element on its way to its match actor (MODEL_MSG_ELEMENT). */
+struct model__element_msg {
+    struct actor_msg hdr;
+    struct event *ev; /* owned reference */
+    uint32_t index;   /* in ev->matches */
+    bool settled;     /* the element's outcome went to the store (or is
+                         not ours to report); false when freed: the free
+                         reports it lost */
+};
+
+/* MODEL_MSG_FEED is a struct model_feed_notice_msg (update.h) with that
+ * type. */
+
+/* MODEL_MSG_SNAPSHOT */
+struct model__snapshot_msg {
+    struct actor_msg hdr;
+    uint64_t reply_to;
+    bool answered; /* false when freed: the free answers up == NULL */
+};
+
+/* Answers snapshot request @msg (a MODEL_MSG_SNAPSHOT; not consumed) with
+ * @up (not consumed; NULL: nothing to show). */
+void model__snapshot_answer(struct actor_msg *msg, struct update *up);
+
+/*
+ * The arg of a match actor started with a known state (the loader's);
+ * owned by `model.matches` (model__start_free). The actor's first init
+ * takes the image out, so a restart asks the store instead of reusing a
+ * state that is old by then.
+ */
+struct model__start {
+    struct match_image *image; /* owned reference, or NULL */
+};
+
+void model__start_free(void *arg);
+
+extern const struct actor_ops model__match_ops;
+extern const struct actor_ops model__loader_ops;
+
+#define MODEL__NAME_PREFIX "match:"
+#define MODEL__NAME_MAX    (sizeof(MODEL__NAME_PREFIX) + EVENT_ID_MAX)
+
+/* Writes "match:<@id>" to @buf. Returns 0, or -EINVAL when @id is empty or
+ * longer than EVENT_ID_MAX bytes. */
+int model__match_name(char buf[MODEL__NAME_MAX], const char *id);
+
+/*
+ * Starts the actor `@name` (match:<id>) under `model.matches` with @start
+ * (consumed in every case; NULL: the actor asks the store for its state).
+ * Sets *@pid. Returns 0, -EEXIST (*@pid is the actor holding the name),
+ * -ESRCH (`model.matches` is not running) or -ENOMEM.
+ */
+int model__start_match(const char *name, struct model__start *start,
+                       uint64_t *pid);
+
+/* Reports element @index of @ev (not consumed) to the store as MODEL_LOST,
+ * from any thread, best effort (logged when it cannot be sent). */
+void model__report_lost(struct event *ev, uint32_t index);
+
+/* The configuration in force: model_child_spec()'s, or the defaults. */
+uint32_t model__retention_ms(void);
+uint32_t model__match_mailbox(void);
+
+/* Series of the model (counters are process-wide; see CONTRACTS.md). */
+struct model__metrics {
+    struct actor_metric *updates;    /* new versions published */
+    struct actor_metric *gaps;       /* msgnr gaps */
+    struct actor_metric *duplicates; /* elements skipped as duplicates */
+    struct actor_metric *lost;       /* elements never handled */
+};
+
+/* Registers the series on first use. Never NULL; members may be NULL. */
+const struct model__metrics *model__metrics(void);
+
+/* Match actors alive (the scorewire_model_matches gauge): +1 or -1. */
+void model__matches_add(int delta);
+
+/* ---- a queue of messages (model_route.c) ------------------------------- */
+
+/* A FIFO of owned messages; zeroed is empty. */
+struct model__fifo {
+    struct actor_msg **v;
+    uint32_t head; /* index of the oldest */
+    uint32_t n;
+    uint32_t cap; /* a power of two, or 0 */
+};
+
+/* Appends @msg (owned by the queue on success). Returns 0 or -ENOMEM (the
+ * caller still owns @msg). */
+int model__fifo_push(struct model__fifo *q, struct actor_msg *msg);
+/* The oldest message (still queued), or NULL. */
+struct actor_msg *model__fifo_peek(const struct model__fifo *q);
+/* Takes the oldest message out (the caller owns it), or NULL. */
+struct actor_msg *model__fifo_pop(struct model__fifo *q);
+/* Releases every queued message through its free, oldest first, and the
+ * queue's memory. */
+void model__fifo_release(struct model__fifo *q);
+
 /* ---- allocation seam --------------------------------------------------- */
 
 /*
