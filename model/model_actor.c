@@ -108,13 +108,13 @@ static int to_store(struct actor_ctx *ctx, struct match *s,
     return 0;
 }
 
-/* Sends the store the outcome of element @index of @ev (@ev NULL: a change
- * of our own; @up may be NULL). Returns 0 or -ENOMEM. */
+/* Sends the store the outcome of element @index of @ev when nothing was
+ * applied. Returns 0 or -ENOMEM. */
 static int store_outcome(struct actor_ctx *ctx, struct match *s,
-                         struct update *up, struct event *ev, uint32_t index,
+                         struct event *ev, uint32_t index,
                          enum model_outcome outcome)
 {
-    struct model_update_msg *m = model_update_msg_new(up, ev, index, outcome);
+    struct model_update_msg *m = model_update_msg_new(NULL, ev, index, outcome);
     if (!m) {
         return -ENOMEM;
     }
@@ -158,24 +158,17 @@ static int ask_store(struct actor_ctx *ctx, struct match *s)
 
 /* ---- notify -------------------------------------------------------------- */
 
-/* Sends notify @up (not consumed), unless it is owed a snapshot anyway.
- * Returns 0 or -ENOMEM. */
-static int to_notify(struct actor_ctx *ctx, struct match *s, struct update *up)
+/* Sends notify @m (consumed in every case), unless it is owed a snapshot
+ * anyway. */
+static void to_notify(struct actor_ctx *ctx, struct match *s,
+                      struct model_update_msg *m)
 {
-    if (s->notify_owed) {
-        return 0;
-    }
-    struct model_update_msg *m =
-        model_update_msg_new(up, NULL, 0, MODEL_APPLIED);
-    if (!m) {
-        return -ENOMEM;
-    }
-    int rc = send_named(ctx, &s->notify, "notify", &m->hdr);
+    int rc = s->notify_owed ? -EAGAIN
+                            : send_named(ctx, &s->notify, "notify", &m->hdr);
     if (rc != 0) {
         actor_msg_free(&m->hdr);
         s->notify_owed = rc == -EAGAIN;
     }
-    return 0;
 }
 
 /* Sends notify a snapshot of the current state, if there is one. Returns
@@ -191,9 +184,14 @@ static int snapshot_to_notify(struct actor_ctx *ctx, struct match *s)
     if (rc != 0) {
         return rc;
     }
-    rc = to_notify(ctx, s, up);
+    struct model_update_msg *m =
+        model_update_msg_new(up, NULL, 0, MODEL_APPLIED);
     update_unref(up);
-    return rc;
+    if (!m) {
+        return -ENOMEM;
+    }
+    to_notify(ctx, s, m);
+    return 0;
 }
 
 /* ---- retention ----------------------------------------------------------- */
@@ -249,14 +247,31 @@ static int on_retain(struct actor_ctx *ctx, struct match *s)
 
 /* ---- changes ------------------------------------------------------------- */
 
-/* Publishes applied @up (consumed) beyond the store: notify, metrics,
- * retention. Returns 0 or -ENOMEM. */
-static int announce(struct actor_ctx *ctx, struct match *s, struct update *up)
+/*
+ * Publishes applied @up (consumed), the change element @index of @ev made
+ * (@ev NULL: a change of our own): its outcome to the store, after what
+ * waits in the outbox, and the update to notify; then metrics and
+ * retention. Sets *@stored once the store's message is ours no more.
+ * Returns 0 or -ENOMEM.
+ */
+static int publish(struct actor_ctx *ctx, struct match *s, struct update *up,
+                   struct event *ev, uint32_t index, bool *stored)
 {
-    actor_metric_add(model__metrics()->updates, 1);
-    int rc = to_notify(ctx, s, up);
+    struct model_update_msg *for_store, *for_notify;
+    int rc = model__update_pair_new(up, ev, index, &for_store, &for_notify);
     update_unref(up);
-    return rc ? rc : retention(ctx, s);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = to_store(ctx, s, for_store);
+    if (rc != 0) {
+        actor_msg_free(&for_notify->hdr);
+        return rc;
+    }
+    *stored = true;
+    to_notify(ctx, s, for_notify);
+    actor_metric_add(model__metrics()->updates, 1);
+    return retention(ctx, s);
 }
 
 static int on_element(struct actor_ctx *ctx, struct match *s,
@@ -275,16 +290,10 @@ static int on_element(struct actor_ctx *ctx, struct match *s,
                      ACTOR_LOG_INT(em->msgnr), NULL);
         /* fall through */
     case 0:
-        rc = store_outcome(ctx, s, up, e->ev, e->index, MODEL_APPLIED);
-        if (rc != 0) {
-            update_unref(up);
-            return rc;
-        }
-        e->settled = true;
-        return announce(ctx, s, up);
+        return publish(ctx, s, up, e->ev, e->index, &e->settled);
     case MODEL__DUPLICATE:
         actor_metric_add(model__metrics()->duplicates, 1);
-        rc = store_outcome(ctx, s, NULL, e->ev, e->index, MODEL_DUPLICATE);
+        rc = store_outcome(ctx, s, e->ev, e->index, MODEL_DUPLICATE);
         e->settled = rc == 0;
         return rc;
     default:
@@ -306,12 +315,8 @@ static int on_feed(struct actor_ctx *ctx, struct match *s,
     if (rc != 0) {
         return rc;
     }
-    rc = store_outcome(ctx, s, up, NULL, 0, MODEL_APPLIED);
-    if (rc != 0) {
-        update_unref(up);
-        return rc;
-    }
-    return announce(ctx, s, up);
+    bool stored = false;
+    return publish(ctx, s, up, NULL, 0, &stored);
 }
 
 static int on_snapshot(struct match *s, struct actor_msg *msg)

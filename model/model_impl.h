@@ -178,6 +178,17 @@ struct model__snapshot_msg {
     bool answered; /* false when freed: the free answers up == NULL */
 };
 
+/*
+ * Makes the two messages of applied update @up: *@to_store (with @ev, may
+ * be NULL, and @index) and *@to_notify (no event), outcome MODEL_APPLIED,
+ * in one allocation holding one reference to each of @up and @ev (neither
+ * consumed). Each message is freed on its own (hdr.free); the last frees
+ * the block. Returns 0 or -ENOMEM.
+ */
+int model__update_pair_new(struct update *up, struct event *ev, uint32_t index,
+                           struct model_update_msg **to_store,
+                           struct model_update_msg **to_notify);
+
 /* Answers snapshot request @msg (a MODEL_MSG_SNAPSHOT; not consumed) with
  * @up (not consumed; NULL: nothing to show). */
 void model__snapshot_answer(struct actor_msg *msg, struct update *up);

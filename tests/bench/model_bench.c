@@ -1,18 +1,25 @@
-/* tests/bench/model_bench.c - the match state machine's speed and size:
- * match updates applied per second on one core, JSON included, without
- * I/O; and the bytes one match holds with 20 incidents. */
+/* tests/bench/model_bench.c - the model's speed and size: match updates
+ * applied per second (the state machine on one core, JSON included; the
+ * actors on two cores), without I/O; and the bytes one match holds with 20
+ * incidents, alone and as an actor. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "actor/actor.h"
 #include "ingest/event.h"
+#include "model/model.h"
 #include "model/model_impl.h"
 #include "model/update.h"
+#include "store/store.h"
+#include "tests/model_ev.h"
 
 /*
  * DESIGN
@@ -31,6 +38,19 @@
  * matches with a fixture, status, clock, score and 20 incidents each,
  * their updates released: what the model keeps per match (the state, the
  * image, its texts and its incident list, with malloc's own overhead).
+ *
+ * With actors: the real model subtree (model.matches, model.loader) on a
+ * runtime with two schedulers, `store` and `notify` played by sink actors
+ * on the same schedulers that count and release what they get (so the
+ * figure pays for the messages' whole life). Two feeder actors, as two
+ * ingest sources would, route pre-parsed events of one element each, 100
+ * matches apiece round-robin, honouring -EAGAIN and RESUME. The elements
+ * carry no msgnr, so a pool of events can be routed again and again and
+ * every one is applied. The rate is wall-clock, applied outcomes counted
+ * by the store sink over the run. The same set-up, with 20,000 matches
+ * given a full message with 20 incidents and three ticks, gives the heap
+ * per match actor: state, image, actor slot, registry entry, supervisor
+ * record.
  */
 
 #define MATCHES      1000
@@ -408,10 +428,397 @@ static void bench_long_list(void)
     free(incs);
 }
 
+/* ---- with actors ----------------------------------------------------------
+ */
+
+#define ACTOR_MATCHES 200
+#define FEEDERS       2
+#define POOL_VARIANTS 32
+#define ACTOR_UPDATES 2000000 /* in total, after the warm-up */
+#define ACTOR_SIZE_N  20000
+#define FEEDER_BATCH  256  /* elements a feeder routes per turn */
+#define WINDOW        8192 /* elements a feeder has unacknowledged */
+#define ACK_EVERY     512  /* the store sink acks a feeder this often */
+#define SINK_MAILBOX  (1u << 20)
+
+enum { B_GO = ACTOR_MSG_USER + 1, B_MORE, B_ACK };
+
+static double wall_s(void)
+{
+    return (double)clock_ns(CLOCK_MONOTONIC) / 1e9;
+}
+
+/* A source: routes its pool round-robin, FEEDER_BATCH per turn, with at
+ * most WINDOW elements not yet acknowledged by the store (the pipeline's
+ * flow control: without it nothing bounds what waits in mailboxes). */
+struct feeder {
+    char source[16];
+    uint64_t pid;
+    struct event **pool;
+    size_t n_pool;
+    size_t next;
+    uint64_t routed;
+    _Atomic uint64_t acked; /* written by the store sink */
+    uint64_t target;
+};
+
+static struct feeder feeders[FEEDERS];
+
+struct ack_msg {
+    struct actor_msg hdr; /* B_ACK */
+    uint64_t count;
+};
+
+/* `store` and `notify`: count, answer load requests, release; the store
+ * acks each feeder's elements as the real store acks events. */
+struct sink {
+    _Atomic uint64_t updates; /* MODEL_MSG_UPDATE received */
+    uint64_t per_feeder[FEEDERS];
+    bool acks;
+};
+
+static struct sink store_sink = {.acks = true}, notify_sink;
+
+static int sink_init(struct actor_ctx *ctx, void *arg, void **state)
+{
+    (void)ctx;
+    *state = arg;
+    return 0;
+}
+
+static int sink_load(struct actor_ctx *ctx, struct store_load_req_msg *req)
+{
+    /* Nothing stored: every match starts empty. */
+    struct store_load *load = calloc(1, sizeof(*load));
+    struct store_loaded_msg *m =
+        load ? store_loaded_msg_new(0, load, NULL) : NULL;
+    if (!m) {
+        free(load);
+        return -ENOMEM;
+    }
+    actor_send_or_free(ctx, req->reply_to, &m->hdr);
+    return 0;
+}
+
+static int sink_ack(struct actor_ctx *ctx, struct sink *k,
+                    const struct event *ev)
+{
+    for (int f = 0; f < FEEDERS; f++) {
+        if (strcmp(ev->source, feeders[f].source) != 0) {
+            continue;
+        }
+        if (++k->per_feeder[f] % ACK_EVERY != 0) {
+            return 0;
+        }
+        struct ack_msg *a = actor_msg_new(sizeof(*a), B_ACK);
+        if (!a) {
+            return -ENOMEM;
+        }
+        a->count = k->per_feeder[f];
+        actor_send_or_free(ctx, feeders[f].pid, &a->hdr);
+        return 0;
+    }
+    return 0;
+}
+
+static int sink_handle(struct actor_ctx *ctx, void *state,
+                       struct actor_msg *msg)
+{
+    struct sink *k = state;
+    switch (msg->type) {
+    case MODEL_MSG_UPDATE: {
+        /* One writer: a plain increment published for the main thread. */
+        atomic_store_explicit(
+            &k->updates,
+            atomic_load_explicit(&k->updates, memory_order_relaxed) + 1,
+            memory_order_release);
+        struct model_update_msg *m = (struct model_update_msg *)msg;
+        return k->acks && m->ev ? sink_ack(ctx, k, m->ev) : 0;
+    }
+    case STORE_MSG_LOAD_REQ:
+        return sink_load(ctx, (struct store_load_req_msg *)msg);
+    default:
+        return 0;
+    }
+}
+
+static const struct actor_ops sink_ops = {
+    .name = "sink",
+    .init = sink_init,
+    .handle = sink_handle,
+};
+
+static int feeder_pump(struct actor_ctx *ctx, struct feeder *f)
+{
+    uint64_t acked = atomic_load_explicit(&f->acked, memory_order_relaxed);
+    int k = 0;
+    for (; k < FEEDER_BATCH && f->routed < f->target &&
+           f->routed - acked < WINDOW;
+         k++) {
+        int rc = model_route(ctx, f->pool[f->next], 0);
+        if (rc == -EAGAIN) {
+            return 0; /* RESUME comes */
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        f->next = (f->next + 1) % f->n_pool;
+        f->routed++;
+    }
+    if (k == FEEDER_BATCH && f->routed < f->target) {
+        /* Let the match actors run: go on in our next turn. */
+        struct actor_msg *more = actor_msg_new(sizeof(*more), B_MORE);
+        if (!more) {
+            return -ENOMEM;
+        }
+        actor_send_or_free(ctx, actor_self(ctx), more);
+    }
+    return 0; /* else an ack or RESUME brings us back */
+}
+
+static int feeder_handle(struct actor_ctx *ctx, void *state,
+                         struct actor_msg *msg)
+{
+    struct feeder *f = state;
+    switch (msg->type) {
+    case B_ACK:
+        atomic_store_explicit(&f->acked, ((struct ack_msg *)msg)->count,
+                              memory_order_relaxed);
+        return feeder_pump(ctx, f);
+    case B_GO:
+    case B_MORE:
+    case ACTOR_MSG_RESUME:
+        return feeder_pump(ctx, f);
+    default:
+        return -EINVAL;
+    }
+}
+
+static const struct actor_ops feeder_ops = {
+    .name = "feeder",
+    .init = sink_init,
+    .handle = feeder_handle,
+};
+
+static uint64_t spawn_or_die(const struct actor_ops *ops, void *arg,
+                             const char *name, uint32_t mailbox)
+{
+    struct actor_spawn how = {
+        .ops = ops, .arg = arg, .name = name, .mailbox = mailbox};
+    uint64_t pid;
+    int rc = actor_spawn(&how, &pid);
+    if (rc != 0) {
+        die("actor_spawn", rc);
+    }
+    return pid;
+}
+
+static void send_or_die(uint64_t to, uint32_t type)
+{
+    struct actor_msg *m = actor_msg_new(sizeof(*m), type);
+    if (!m || actor_send(NULL, to, m) != 0) {
+        die("actor_send", -EIO);
+    }
+}
+
+static void wait_updates(const struct sink *k, uint64_t n)
+{
+    while (atomic_load_explicit(&k->updates, memory_order_acquire) < n) {
+        usleep(500);
+    }
+}
+
+/* The runtime with @schedulers, the sinks and the model subtree. The
+ * sinks run on the schedulers too: in production the store and notify
+ * have threads of their own, so this is the harder case for the model. */
+static uint64_t actors_up(unsigned schedulers)
+{
+    int rc =
+        actor_runtime_start(&(struct actor_config){.schedulers = schedulers});
+    if (rc != 0) {
+        die("actor_runtime_start", rc);
+    }
+    atomic_store(&store_sink.updates, 0);
+    atomic_store(&notify_sink.updates, 0);
+    memset(store_sink.per_feeder, 0, sizeof(store_sink.per_feeder));
+    spawn_or_die(&sink_ops, &store_sink, "store", SINK_MAILBOX);
+    spawn_or_die(&sink_ops, &notify_sink, "notify", SINK_MAILBOX);
+    static const struct model_config cfg = {.retention_ms = 60000};
+    struct actor_child_spec spec;
+    model_child_spec(&cfg, &spec);
+    uint64_t model;
+    rc = actor_sup_start(spec.sup, 0, &model);
+    if (rc != 0) {
+        die("actor_sup_start", rc);
+    }
+    while (!model_is_loaded()) {
+        usleep(500);
+    }
+    return model;
+}
+
+static void actors_down(uint64_t model)
+{
+    struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
+    actor_exit(NULL, model, &why);
+    actor_wait(model, 10000, NULL);
+    actor_runtime_stop();
+}
+
+/* Routes one element from outside the actors (a bound never reached:
+ * a few per match). */
+static void route_or_die(struct event_match *em)
+{
+    struct event *ev = model_ev_new("feed-0", 1, em, 1);
+    if (!ev) {
+        die("model_ev_new", -ENOMEM);
+    }
+    int rc = model_route(NULL, ev, 0);
+    event_unref(ev);
+    if (rc != 0) {
+        die("model_route", rc);
+    }
+}
+
+/* Each match is set up by a full message; each feeder gets a pool of
+ * POOL_VARIANTS feed-like elements for each of its matches, round-robin. */
+static void make_pools(void)
+{
+    struct event_incident incs[N_INC];
+    struct event_match em;
+    size_t per = ACTOR_MATCHES / FEEDERS;
+    rng_state = 0xfeed;
+    for (int f = 0; f < FEEDERS; f++) {
+        struct feeder *fd = &feeders[f];
+        *fd = (struct feeder){.n_pool = per * POOL_VARIANTS,
+                              .target = ACTOR_UPDATES / FEEDERS};
+        snprintf(fd->source, sizeof(fd->source), "feed-%d", f + 1);
+        fd->pool = calloc(fd->n_pool, sizeof(struct event *));
+        if (!fd->pool) {
+            die("calloc", -ENOMEM);
+        }
+        for (size_t i = 0; i < per; i++) {
+            struct sim s = {.msgnr = 1, .clock = (int32_t)rnd(90 * 60)};
+            snprintf(s.id, sizeof(s.id), "sr:match:%zu", 770000 + f * per + i);
+            make_incidents(incs, 10);
+            make_full(&s, &em, incs, 10);
+            em.has_msgnr = false;
+            route_or_die(&em);
+            s.next_inc = 10;
+            for (size_t v = 0; v < POOL_VARIANTS; v++) {
+                make_delta(&s, &em, incs);
+                em.has_msgnr = false;
+                fd->pool[v * per + i] = model_ev_new(fd->source, 1, &em, 1);
+                if (!fd->pool[v * per + i]) {
+                    die("model_ev_new", -ENOMEM);
+                }
+            }
+        }
+    }
+}
+
+/* Routes ACTOR_UPDATES elements through the actors on @schedulers
+ * threads (@cores: "1core", "2cores", for the figures' names); prints the
+ * rate and what it cost in CPU time. */
+static void bench_actors_rate(unsigned schedulers, const char *cores)
+{
+    uint64_t model = actors_up(schedulers);
+    make_pools();
+    wait_updates(&store_sink, ACTOR_MATCHES);
+    uint64_t base = ACTOR_MATCHES;
+    for (int f = 0; f < FEEDERS; f++) {
+        feeders[f].pid = spawn_or_die(&feeder_ops, &feeders[f], NULL, 0);
+    }
+    double start = wall_s();
+    uint64_t cpu_start = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    for (int f = 0; f < FEEDERS; f++) {
+        send_or_die(feeders[f].pid, B_GO);
+    }
+    wait_updates(&store_sink, base + ACTOR_UPDATES);
+    double elapsed = wall_s() - start;
+    uint64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
+    printf("bench model_updates_per_s_%s_actors %.0f updates/s\n", cores,
+           ACTOR_UPDATES / elapsed);
+    /* What it cost, whatever else ran on the machine meanwhile: the
+     * process's CPU time (the main thread sleeps), per update, and how
+     * many cores it had on average. */
+    printf("bench model_actors_%s_cpu_ns_per_update %.0f ns\n", cores,
+           (double)cpu / ACTOR_UPDATES);
+    printf("bench model_actors_%s_cores_used %.2f cores\n", cores,
+           (double)cpu / 1e9 / elapsed);
+    actors_down(model);
+    for (int f = 0; f < FEEDERS; f++) {
+        for (size_t k = 0; k < feeders[f].n_pool; k++) {
+            event_unref(feeders[f].pool[k]);
+        }
+        free(feeders[f].pool);
+    }
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd; /* small chunks and mmapped blocks */
+}
+
+static void bench_actors_memory(void)
+{
+    uint64_t model = actors_up(2);
+    struct event_incident incs[N_INC];
+    struct event_match em;
+    /* Warm up: the schedulers' JSON scratch and the first slot chunks are
+     * not a match's memory. */
+    struct sim w = {.id = "sr:match:0", .msgnr = 1};
+    make_incidents(incs, N_INC);
+    make_full(&w, &em, incs, N_INC);
+    for (int k = 0; k < 64; k++) {
+        snprintf(w.id, sizeof(w.id), "sr:warm:%d", k);
+        route_or_die(&em);
+    }
+    wait_updates(&store_sink, 64);
+    wait_updates(&notify_sink, 64);
+
+    size_t before = heap_in_use();
+    for (uint32_t i = 0; i < ACTOR_SIZE_N; i++) {
+        struct sim s = {.msgnr = 1};
+        snprintf(s.id, sizeof(s.id), "sr:match:%u", 2000000 + i);
+        make_incidents(incs, N_INC);
+        make_full(&s, &em, incs, N_INC);
+        route_or_die(&em);
+        for (int t = 0; t < 3; t++) {
+            struct event_match tick = {.id = s.id,
+                                       .msgnr = ++s.msgnr,
+                                       .has_msgnr = true,
+                                       .parts = EVENT_HAS_CLOCK,
+                                       .clock_seconds = ++s.clock,
+                                       .clock_running = 1};
+            route_or_die(&tick);
+        }
+    }
+    uint64_t total = 64 + 4ull * ACTOR_SIZE_N;
+    wait_updates(&store_sink, total);
+    wait_updates(&notify_sink, total);
+    /* The sinks count before the runtime releases the message. */
+    usleep(100000);
+    size_t after = heap_in_use();
+    printf("bench model_bytes_per_match_actor_20_incidents %.0f B\n",
+           (double)(after - before) / ACTOR_SIZE_N);
+    actors_down(model);
+}
+
 int main(void)
 {
-    bench_memory();
-    bench_long_list();
-    bench_updates();
+    /* MODEL_BENCH_ACTORS=1: only the actor rates (for perf record). */
+    bool actors_only = getenv("MODEL_BENCH_ACTORS") != NULL;
+    if (!actors_only) {
+        bench_memory();
+        bench_long_list();
+        bench_updates();
+        bench_actors_memory();
+    }
+    /* One scheduler: the model's path through the runtime without
+     * cross-core traffic; then the goal's figure, two. */
+    bench_actors_rate(1, "1core");
+    bench_actors_rate(2, "2cores");
     return 0;
 }
