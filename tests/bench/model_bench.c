@@ -159,6 +159,17 @@ static void make_full(struct sim *s, struct event_match *em,
     };
 }
 
+/* The next clock tick of @s. */
+static struct event_match make_tick(struct sim *s)
+{
+    return (struct event_match){.id = s->id,
+                                .msgnr = ++s->msgnr,
+                                .has_msgnr = true,
+                                .parts = EVENT_HAS_CLOCK,
+                                .clock_seconds = ++s->clock,
+                                .clock_running = 1};
+}
+
 /* One element of the feed-like mix. */
 static void make_delta(struct sim *s, struct event_match *em,
                        struct event_incident *incs)
@@ -359,12 +370,7 @@ static void bench_memory(void)
         apply(&ms[i], &em, &json_bytes);
         /* and a few ticks, as a live match has had */
         for (int t = 0; t < 3; t++) {
-            struct event_match tick = {.id = s.id,
-                                       .msgnr = ++s.msgnr,
-                                       .has_msgnr = true,
-                                       .parts = EVENT_HAS_CLOCK,
-                                       .clock_seconds = ++s.clock,
-                                       .clock_running = 1};
+            struct event_match tick = make_tick(&s);
             apply(&ms[i], &tick, &json_bytes);
         }
     }
@@ -786,12 +792,7 @@ static void bench_actors_memory(void)
         make_full(&s, &em, incs, N_INC);
         route_or_die(&em);
         for (int t = 0; t < 3; t++) {
-            struct event_match tick = {.id = s.id,
-                                       .msgnr = ++s.msgnr,
-                                       .has_msgnr = true,
-                                       .parts = EVENT_HAS_CLOCK,
-                                       .clock_seconds = ++s.clock,
-                                       .clock_running = 1};
+            struct event_match tick = make_tick(&s);
             route_or_die(&tick);
         }
     }
