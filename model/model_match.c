@@ -603,6 +603,36 @@ static int apply_incidents(struct image *im, const struct match_image *old,
 
 /* ---- images and updates -------------------------------------------------- */
 
+/*
+ * Sets @dst (not yet shared; refs 1) to @src's values. Not a struct copy:
+ * that would read @src's reference count while other threads change it.
+ */
+static void image_copy(struct match_image *dst, const struct match_image *src)
+{
+    *dst = (struct match_image){.id = src->id,
+                                .version = src->version,
+                                .msgnr = src->msgnr,
+                                .has_msgnr = src->has_msgnr,
+                                .source = src->source,
+                                .sport = src->sport,
+                                .competition = src->competition,
+                                .home = src->home,
+                                .away = src->away,
+                                .start = src->start,
+                                .phase = src->phase,
+                                .clock_seconds = src->clock_seconds,
+                                .clock_running = src->clock_running,
+                                .has_score = src->has_score,
+                                .score_home = src->score_home,
+                                .score_away = src->score_away,
+                                .feed = src->feed,
+                                .gap = src->gap,
+                                .updated_ms = src->updated_ms,
+                                .incidents = src->incidents,
+                                .n_incidents = src->n_incidents};
+    atomic_init(&dst->refs, 1);
+}
+
 /* Returns a new image: @old's state at the next version, sharing its blobs
  * (owned reference: refs 1), or NULL when out of memory. */
 static struct image *image_next(const struct match_image *old, int64_t now_ms)
@@ -612,8 +642,7 @@ static struct image *image_next(const struct match_image *old, int64_t now_ms)
     if (!im) {
         return NULL;
     }
-    im->pub = *old;
-    atomic_init(&im->pub.refs, 1);
+    image_copy(&im->pub, old);
     im->pub.version = old->version + 1;
     im->pub.updated_ms = now_ms;
     im->texts = was->texts;
@@ -772,8 +801,8 @@ static struct image *image_new(const struct match_image *fields,
     if (!im) {
         return NULL;
     }
-    *im = (struct image){.pub = *fields};
-    atomic_init(&im->pub.refs, 1);
+    *im = (struct image){0};
+    image_copy(&im->pub, fields);
     im->pub.incidents = NULL;
     im->pub.n_incidents = 0;
     if (texts_replace(im, want) != 0) {
