@@ -14,7 +14,10 @@
  * A match actor is loading or live. Loading: it has asked the store for
  * its state and keeps every element, feed change and snapshot request
  * that comes meanwhile (ACTOR_KEPT), in order; the reply makes it live and
- * it handles them then. Live: each message is handled as it comes.
+ * it handles them then. Live: each message is handled as it comes. A
+ * reply can be lost (it met a full mailbox, the store restarted): without
+ * one in LOAD_RETRY_MS the actor asks again, waiting twice as long each
+ * time; a reply that comes once it is live is a late twin and is dropped.
  *
  * The store hears of every element, in the order they were applied: the
  * versions it writes and its per-event completion depend on it. So while
@@ -31,11 +34,16 @@
  * new one, which loads the match back from the store.
  */
 
+#define LOAD_RETRY_MS     1000  /* first wait for the store's answer */
+#define LOAD_RETRY_MAX_MS 30000 /* longest */
+
 struct match {
     struct model__match m;
     uint64_t store;            /* pid of `store` as last found, or 0 */
     uint64_t notify;           /* pid of `notify` as last found, or 0 */
     uint64_t retain_timer;     /* the retention timer, or 0 */
+    uint64_t reask_timer;      /* while loading: when to ask again, or 0 */
+    uint32_t reask_ms;         /* the next wait for an answer */
     struct model__fifo outbox; /* outcomes for the store while it is full,
                                   oldest first */
     struct model__fifo held;   /* messages that came while loading */
@@ -153,7 +161,29 @@ static int ask_store(struct actor_ctx *ctx, struct match *s)
         return rc == -EAGAIN ? 0 : rc; /* -EAGAIN: asked again on RESUME */
     }
     s->asked = true;
-    return 0;
+    s->reask_ms = s->reask_ms ? s->reask_ms : LOAD_RETRY_MS;
+    struct actor_msg *t = actor_msg_new(sizeof(*t), MODEL__MSG_REASK);
+    if (!t) {
+        return -ENOMEM;
+    }
+    s->reask_timer = actor_send_after(ctx, s->reask_ms, t);
+    return s->reask_timer ? 0 : -ENOMEM;
+}
+
+/* No answer in time: ask again, and wait longer for the next one. */
+static int on_reask(struct actor_ctx *ctx, struct match *s)
+{
+    s->reask_timer = 0;
+    if (!s->loading) {
+        return 0;
+    }
+    ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "no state from the store: asking again",
+                 "match", match_id(s), "waited_ms", ACTOR_LOG_INT(s->reask_ms),
+                 NULL);
+    s->reask_ms = s->reask_ms < LOAD_RETRY_MAX_MS / 2 ? s->reask_ms * 2
+                                                      : LOAD_RETRY_MAX_MS;
+    s->asked = false;
+    return ask_store(ctx, s);
 }
 
 /* ---- notify -------------------------------------------------------------- */
@@ -401,9 +431,11 @@ static int on_loaded(struct actor_ctx *ctx, struct match *s,
                      struct store_loaded_msg *r)
 {
     if (!s->loading) {
-        ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "unexpected load reply", "match",
-                     match_id(s), NULL);
-        return 0;
+        return 0; /* the answer to a question asked twice */
+    }
+    if (s->reask_timer) {
+        actor_cancel_timer(ctx, s->reask_timer);
+        s->reask_timer = 0;
     }
     struct model__match m;
     int rc = state_from(ctx, s, r, &m);
@@ -503,6 +535,8 @@ static int match_handle(struct actor_ctx *ctx, void *state,
         return on_resume(ctx, s, msg->from);
     case MODEL__MSG_RETAIN:
         return on_retain(ctx, s);
+    case MODEL__MSG_REASK:
+        return on_reask(ctx, s);
     default:
         return -EINVAL;
     }

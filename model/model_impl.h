@@ -156,6 +156,7 @@ void model__delta_json(struct actor_buf *out, const struct match_image *img,
 enum {
     MODEL__MSG_RETAIN = 0x2f0, /* plain: a match's retention timer */
     MODEL__MSG_STOP,           /* plain: the snapshot collector's timeout */
+    MODEL__MSG_REASK,          /* plain: a loading match asks again */
 };
 
 /* A match element on its way to its match actor (MODEL_MSG_ELEMENT). */

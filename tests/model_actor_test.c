@@ -829,6 +829,36 @@ static void test_rebuild_unknown_when_store_cannot_say(void **state)
     assert_false(nth_update(&rec_notify, "m9", 2)->up->image->gap);
 }
 
+static void test_asks_again_without_answer(void **state)
+{
+    (void)state;
+    reply.one = R_HOLD; /* the store says nothing, as if a reply was lost */
+    start_all(0, 0);
+    route1(1, EM("q", NR(1), CLOCK(1)));
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 1);
+    actor_advance_ms(999);
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 1);
+    actor_advance_ms(1);
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 2);
+    actor_advance_ms(1999); /* it waits twice as long the next time */
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 2);
+    actor_advance_ms(1);
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 3);
+    /* Three answers come: the first makes it live, the others are late
+     * twins; the element is applied once. */
+    release_store();
+    assert_int_equal(count(&rec_store, MODEL_MSG_UPDATE, "q"), 1);
+    assert_int_equal(nth_update(&rec_store, "q", 0)->up->image->version, 1);
+    actor_advance_ms(60000);
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "q"), 3);
+}
+
 /* ---- feed state ---------------------------------------------------------- */
 
 static void test_feed_state(void **state)
@@ -1107,6 +1137,8 @@ int main(void)
             test_rebuild_from_row_then_pending_image, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rebuild_unknown_when_store_cannot_say, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_asks_again_without_answer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_feed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(
