@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ingest/event.h"
+#include "store/store.h"
 
 /*
  * ingest's event_unref() frees with free() what one malloc() made; until
@@ -105,6 +106,19 @@ static inline struct event *model_ev_new(const char *source, uint64_t seq,
         }
     }
     return ev;
+}
+
+/* The store's answer to a load request when nothing is stored (a new
+ * match, an empty database), or NULL when out of memory. */
+static inline struct store_loaded_msg *model_ev_nothing_stored(void)
+{
+    struct store_load *load = calloc(1, sizeof(*load));
+    struct store_loaded_msg *m =
+        load ? store_loaded_msg_new(0, load, NULL) : NULL;
+    if (!m) {
+        free(load);
+    }
+    return m;
 }
 
 #endif /* TESTS_MODEL_EV_H */

@@ -316,11 +316,8 @@ static int on_load(struct actor_ctx *ctx, struct recorder *r,
                    struct store_load_req_msg *req)
 {
     /* Nothing stored: every match is new. */
-    struct store_load *load = calloc(1, sizeof(*load));
-    struct store_loaded_msg *m =
-        load ? store_loaded_msg_new(0, load, NULL) : NULL;
+    struct store_loaded_msg *m = model_ev_nothing_stored();
     if (!m) {
-        free(load);
         return -ENOMEM;
     }
     reply(ctx, r, req->reply_to, m);

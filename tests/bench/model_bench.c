@@ -495,11 +495,8 @@ static int sink_init(struct actor_ctx *ctx, void *arg, void **state)
 static int sink_load(struct actor_ctx *ctx, struct store_load_req_msg *req)
 {
     /* Nothing stored: every match starts empty. */
-    struct store_load *load = calloc(1, sizeof(*load));
-    struct store_loaded_msg *m =
-        load ? store_loaded_msg_new(0, load, NULL) : NULL;
+    struct store_loaded_msg *m = model_ev_nothing_stored();
     if (!m) {
-        free(load);
         return -ENOMEM;
     }
     actor_send_or_free(ctx, req->reply_to, &m->hdr);
