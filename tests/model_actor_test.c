@@ -323,6 +323,19 @@ static uint64_t metric(struct actor_metric *m)
     return actor_metric_value(m);
 }
 
+/* The value of the scorewire_model_matches gauge, as /metrics shows it. */
+static long matches_gauge(void)
+{
+    struct actor_buf b;
+    actor_buf_init(&b);
+    assert_int_equal(actor_metric_render(&b), 0);
+    const char *at = strstr(b.data, "\nscorewire_model_matches ");
+    assert_non_null(at);
+    long v = strtol(at + strlen("\nscorewire_model_matches "), NULL, 10);
+    actor_buf_release(&b);
+    return v;
+}
+
 /* Routes every element of a new event of one element @em, outside any
  * actor; the event is dropped after (the model keeps its references). */
 static void route1_from(const char *source, uint64_t seq, struct event_match em)
@@ -939,6 +952,7 @@ static void test_retention(void **state)
     route1(4, EM("corrected", NR(1), PHASE("cancelled")));
     actor_run_until_idle();
     assert_int_equal(match_actors(), 3);
+    long gauge = matches_gauge();
 
     actor_advance_ms(30000);
     actor_run_until_idle();
@@ -952,6 +966,7 @@ static void test_retention(void **state)
     assert_true(pid_of("live") != 0);
     assert_true(pid_of("corrected") != 0);
     assert_int_equal(match_actors(), 2);
+    assert_int_equal(matches_gauge(), gauge - 1);
     /* Stopped normally: not restarted, no new load request. */
     assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "ended"), 1);
 
