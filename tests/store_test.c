@@ -934,7 +934,7 @@ static void test_load_returns_what_was_written(void **state)
     write_expect(pg, b, 0, NULL, 0);
 
     struct store_load *load = NULL;
-    assert_int_equal(store__pg_load(pg, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
     assert_non_null(load);
     assert_int_equal(load->rejected_id, 3);
     assert_int_equal(load->n_offsets, 2);
@@ -989,9 +989,45 @@ static void test_load_returns_what_was_written(void **state)
     assert_int_equal(m->n_incidents, 0);
     store_load_free(load);
 
+    /* One match: that match with its incidents, no offsets. */
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 0, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_string_equal(load->matches[0].id, "sr:match:1");
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    assert_int_equal(load->n_offsets, 0);
+    store_load_free(load);
+    /* An id that is not stored, and one that needs quoting. */
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:9", 0, &load), 0);
+    assert_int_equal(load->n_matches, 0);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, "x' OR 'a' = 'a", 0, &load), 0);
+    assert_int_equal(load->n_matches, 0);
+    store_load_free(load);
+
+    /* Retention: a match over for longer is left out of the start-up load
+     * (its incidents too), but a restarted match actor still gets it. */
+    q_exec("UPDATE matches SET phase = 'ended',"
+           " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:1'");
+    q_exec("UPDATE matches SET phase = 'interrupted',"
+           " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:2'");
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3600, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_string_equal(load->matches[0].id, "sr:match:2");
+    assert_int_equal(load->n_offsets, 2);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, &load), 0);
+    assert_int_equal(load->n_matches, 2);
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 3600, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    store_load_free(load);
+    q_exec("UPDATE matches SET phase = 'second_half' WHERE id = 'sr:match:1'");
+
     /* Out of memory building the load: reported, the connection usable. */
     store__alloc_fail_in = 1;
-    assert_int_equal(store__pg_load(pg, 0, &load), -ENOMEM);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), -ENOMEM);
     store__alloc_fail_in = 0;
     assert_null(load);
     assert_true(store__pg_is_up(pg));
@@ -1006,7 +1042,7 @@ static void test_load_returns_what_was_written(void **state)
     c->up.n_upserted = 2;
     add_change(b, c, NULL, 0);
     write_expect(pg, b, 0, NULL, 0);
-    assert_int_equal(store__pg_load(pg, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
     m = &load->matches[0];
     assert_int_equal(m->n_incidents, 3);
     assert_string_equal(m->incidents[0].id, "i-9");
