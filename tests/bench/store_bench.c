@@ -986,6 +986,7 @@ int main(int argc, char **argv)
         die("connect", PQerrorMessage(c));
     }
     exec_ok(c, "SET client_min_messages = warning");
+    actor_log_set_level(ACTOR_LOG_WARN);
     for (size_t i = 0; i < N_TABLES; i++) {
         char sql[256];
         snprintf(sql, sizeof(sql),
