@@ -94,10 +94,10 @@ struct store {
     struct store__pending *pending; /* events waiting for their updates */
     struct store__map acked;        /* source -> durable seq (value) */
     struct store__map owed;         /* sources whose ack met a full mailbox */
-    struct store_load *load;        /* from init, until the model takes it */
+    struct store_load *load;        /* from init, until the model takes it
+                                       or a commit makes it stale */
     bool loaded;                    /* offsets and ids known */
     bool deferred;                  /* init returned ACTOR_DEFER */
-    bool load_fresh;                /* ->load is what the database holds */
     bool failing;                   /* the last attempt failed; no success
                                        since */
     bool outage;                    /* "database unreachable" was logged */
@@ -404,8 +404,9 @@ static int committed(struct actor_ctx *ctx, struct store *s,
     }
     store__batch_reset(b);
     s->batch_since = 0;
-    s->load_fresh = false;
     s->failing = false;
+    store_load_free(s->load);
+    s->load = NULL;
     if (s->flush_timer) {
         actor_cancel_timer(ctx, s->flush_timer);
         s->flush_timer = 0;
@@ -475,7 +476,6 @@ static int start_up(struct actor_ctx *ctx, struct store *s)
         return err;
     }
     s->load = load;
-    s->load_fresh = true;
     s->loaded = true;
     actor_log(ctx, ACTOR_LOG_INFO, "database loaded", "matches",
               ACTOR_LOG_INT(load->n_matches), "sources",
@@ -514,11 +514,9 @@ static int answer_acked(struct actor_ctx *ctx, struct store *s,
 static int answer_load_all(struct actor_ctx *ctx, struct store *s,
                            const struct store_load_req_msg *req)
 {
-    struct store_load *load = NULL;
-    if (s->load && s->load_fresh) {
-        load = s->load;
-        s->load = NULL;
-    } else {
+    struct store_load *load = s->load;
+    s->load = NULL;
+    if (!load) {
         if (!s->loaded || !store__batch_is_empty(s->batch) ||
             !store__pg_is_up(s->pg)) {
             return EAGAIN;

@@ -563,7 +563,7 @@ static double median(double *v, size_t n)
 /* ---- the actor profile --------------------------------------------------- */
 
 #define ACTOR_SOURCES 4
-#define ACTOR_WINDOW  1000 /* events in flight per source (feedsim's) */
+#define ACTOR_WINDOW  500 /* events in flight per source */
 #define ACTOR_MATCHES 40
 
 /* The bench's events are single allocations (see make_actor_event). */

@@ -41,7 +41,7 @@ FEEDSIM = program("scorewire-feedsim")
 
 EVENTS = int(os.environ.get("STORE_BENCH_EVENTS", "60000"))
 SOURCES = int(os.environ.get("STORE_BENCH_SOURCES", "4"))
-WINDOW = int(os.environ.get("STORE_BENCH_WINDOW", "1000"))
+WINDOW = int(os.environ.get("STORE_BENCH_WINDOW", "500"))
 MATCHES = 40
 ROUNDS = 3
 TABLES = ["feed_events", "match_updates", "rejected_documents", "matches",
