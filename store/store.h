@@ -143,27 +143,27 @@ uint64_t store_load_acked(const struct store_load *load, const char *source);
 
 /* ---- the store actor ----------------------------------------------------- */
 
-#define STORE_BATCH_ROWS_DEFAULT   8192u      /* rows that flush a batch */
-#define STORE_BATCH_MS_DEFAULT     50u        /* ms that flush a batch */
-#define STORE_BACKLOG_DEFAULT      200000u    /* rows held in an outage */
-#define STORE_RETENTION_S_DEFAULT  86400u     /* s an ended match is loaded */
-#define STORE_MAILBOX_DEFAULT      (1u << 20) /* messages */
-#define STORE_SHUTDOWN_MS          15000u     /* grace for the last flush */
+#define STORE_BATCH_ROWS_DEFAULT  8192u      /* rows that flush a batch */
+#define STORE_BATCH_MS_DEFAULT    50u        /* ms that flush a batch */
+#define STORE_BACKLOG_DEFAULT     200000u    /* rows held in an outage */
+#define STORE_RETENTION_S_DEFAULT 86400u     /* s an ended match is loaded */
+#define STORE_MAILBOX_DEFAULT     (1u << 20) /* messages */
+#define STORE_SHUTDOWN_MS         15000u     /* grace for the last flush */
 
 struct store_config {
-    const char *conninfo;  /* libpq conninfo or URI; NULL or "": libpq's
-                              PG* environment. Not owned. */
-    uint32_t batch_rows;   /* flush when the batch holds this many rows */
-    uint32_t batch_ms;     /* ... or its first row is this old (ms) */
-    uint32_t backlog_rows; /* rows held (batch and incomplete events) at
-                              which an outage stops the mailbox's draining */
-    uint32_t retention_s;  /* ended matches older than this are not loaded
-                              at start-up; 0: every match is */
-    uint32_t mailbox;      /* mailbox capacity in messages */
+    const char *conninfo;     /* libpq conninfo or URI; NULL or "": libpq's
+                                 PG* environment. Not owned. */
+    uint32_t batch_rows;      /* flush when the batch holds this many rows */
+    uint32_t batch_ms;        /* ... or its first row is this old (ms) */
+    uint32_t backlog_rows;    /* rows held (batch and incomplete events) at
+                                 which an outage stops the mailbox's draining */
+    uint32_t retention_s;     /* ended matches older than this are not loaded
+                                 at start-up; 0: every match is */
+    uint32_t mailbox;         /* mailbox capacity in messages */
     uint32_t backoff_base_ms; /* reconnection backoff: first ceiling */
     uint32_t backoff_cap_ms;  /* ... and its cap */
-    bool no_idle_flush;    /* tests and benchmarks: flush on rows and time
-                              only, not as soon as the mailbox is drained */
+    bool no_idle_flush;       /* tests and benchmarks: flush on rows and time
+                                 only, not as soon as the mailbox is drained */
 };
 
 /* Fills @cfg with the defaults above (conninfo NULL). Any field left 0 in
@@ -221,7 +221,7 @@ struct store_event_msg {
 /* A rejected document. Those with a seq come from the source actor in seq
  * order (they are acked like events); the rest from the connection. */
 struct store_rejected_msg {
-    struct actor_msg hdr; /* STORE_MSG_REJECTED */
+    struct actor_msg hdr;      /* STORE_MSG_REJECTED */
     struct store_rejected rej; /* strings and raw owned by the message */
 };
 
@@ -240,10 +240,10 @@ struct store_load_req_msg {
  * database cannot be read and nothing is pending.
  */
 struct store_loaded_msg {
-    struct actor_msg hdr;       /* STORE_MSG_LOADED */
-    int status;                 /* 0 or a negative errno */
-    struct store_load *load;    /* owned, or NULL */
-    struct match_image *image;  /* owned reference, or NULL */
+    struct actor_msg hdr;      /* STORE_MSG_LOADED */
+    int status;                /* 0 or a negative errno */
+    struct store_load *load;   /* owned, or NULL */
+    struct match_image *image; /* owned reference, or NULL */
 };
 
 /* Asks for a source's acked seq (a source actor starting). */

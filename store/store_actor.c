@@ -72,7 +72,7 @@ enum { T_EVENTS, T_UPDATES, T_REJECTED, T_MATCHES, T_INCIDENTS, T_OFFSETS };
 #define N_TABLES 6
 
 struct metrics {
-    struct actor_metric *events;   /* durable events */
+    struct actor_metric *events; /* durable events */
     struct actor_metric *rows[N_TABLES];
     struct actor_metric *batch_rows;
     struct actor_metric *flush_seconds;
@@ -88,7 +88,7 @@ struct metrics {
 };
 
 struct store {
-    struct store_config cfg;        /* defaults applied */
+    struct store_config cfg; /* defaults applied */
     struct store__pg *pg;
     struct store__batch *batch;     /* the next transaction */
     struct store__pending *pending; /* events waiting for their updates */
@@ -102,15 +102,15 @@ struct store {
                                        since */
     bool outage;                    /* "database unreachable" was logged */
     bool kick_queued;
-    uint64_t rejected_id;           /* the last dead-letter id given */
-    int64_t batch_since;            /* ms: the batch's first row; 0: empty */
-    uint64_t flush_timer;           /* 0: none */
-    uint64_t retry_timer;           /* 0: none */
-    struct actor_msg **waiting;     /* requests kept until they can be
-                                       answered, in arrival order */
+    uint64_t rejected_id;       /* the last dead-letter id given */
+    int64_t batch_since;        /* ms: the batch's first row; 0: empty */
+    uint64_t flush_timer;       /* 0: none */
+    uint64_t retry_timer;       /* 0: none */
+    struct actor_msg **waiting; /* requests kept until they can be
+                                   answered, in arrival order */
     size_t n_waiting;
     size_t cap_waiting;
-    struct actor_buf name;          /* scratch: "source:<name>" */
+    struct actor_buf name; /* scratch: "source:<name>" */
     struct metrics m;
 };
 
@@ -140,8 +140,8 @@ int store_child_spec(const struct store_config *cfg,
         .start = {.ops = &store_ops,
                   .arg = (void *)cfg,
                   .name = "store",
-                  .mailbox = cfg->mailbox ? cfg->mailbox
-                                          : STORE_MAILBOX_DEFAULT,
+                  .mailbox =
+                      cfg->mailbox ? cfg->mailbox : STORE_MAILBOX_DEFAULT,
                   .thread = true},
         .restart = ACTOR_PERMANENT,
         .shutdown_ms = STORE_SHUTDOWN_MS,
@@ -155,20 +155,19 @@ static void metrics_init(struct metrics *m)
 {
     static const double rows_bounds[] = {1,    10,    100,   1000,  2000,
                                          5000, 10000, 20000, 50000, 100000};
-    static const double secs_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                         0.05,  0.1,    0.25,  0.5,  1,
-                                         2.5,   5,      10};
+    static const double secs_bounds[] = {
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     m->events = actor_metric_counter("scorewire_store_events_total",
                                      "Events made durable.", NULL);
     for (size_t i = 0; i < N_TABLES; i++) {
         char label[64];
         actor_metric_label(label, sizeof(label), "table", table_names[i]);
-        m->rows[i] = actor_metric_counter(
-            "scorewire_store_rows_total", "Rows committed, by table.", label);
+        m->rows[i] = actor_metric_counter("scorewire_store_rows_total",
+                                          "Rows committed, by table.", label);
     }
     m->batch_rows = actor_metric_histogram(
-        "scorewire_store_batch_rows", "Rows per committed transaction.",
-        NULL, rows_bounds, sizeof(rows_bounds) / sizeof(rows_bounds[0]));
+        "scorewire_store_batch_rows", "Rows per committed transaction.", NULL,
+        rows_bounds, sizeof(rows_bounds) / sizeof(rows_bounds[0]));
     m->flush_seconds = actor_metric_histogram(
         "scorewire_store_flush_seconds",
         "Time to write one batch, COMMIT included.", NULL, secs_bounds,
@@ -180,9 +179,9 @@ static void metrics_init(struct metrics *m)
                                    "Acks sent to source actors.", NULL);
     m->db_up = actor_metric_gauge("scorewire_store_db_up",
                                   "1 while connected to PostgreSQL.", NULL);
-    m->outages = actor_metric_counter("scorewire_store_outages_total",
-                                      "Times PostgreSQL became unreachable.",
-                                      NULL);
+    m->outages =
+        actor_metric_counter("scorewire_store_outages_total",
+                             "Times PostgreSQL became unreachable.", NULL);
     m->paused = actor_metric_gauge(
         "scorewire_store_paused",
         "1 while the store leaves its mailbox alone (outage, full backlog).",
@@ -302,8 +301,7 @@ static int arm_retry(struct actor_ctx *ctx, struct store *s)
     if (!m) {
         return -ENOMEM;
     }
-    s->retry_timer =
-        actor_send_after(ctx, wait > 0 ? (uint32_t)wait : 0, m);
+    s->retry_timer = actor_send_after(ctx, wait > 0 ? (uint32_t)wait : 0, m);
     return s->retry_timer ? 0 : -ENOMEM;
 }
 
@@ -347,8 +345,7 @@ static int failed(struct actor_ctx *ctx, struct store *s, int err,
     case -EAGAIN:
         if (store__pg_is_up(s->pg)) {
             ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "database refused, retrying",
-                         "call", what, "error", store__pg_error(s->pg),
-                         NULL);
+                         "call", what, "error", store__pg_error(s->pg), NULL);
         }
         break;
     default: /* lost, refused, no schema: down until a connection works */
@@ -368,7 +365,7 @@ static int committed(struct actor_ctx *ctx, struct store *s,
     for (uint32_t i = 0; i < b->offsets.n; i++) {
         offsets += b->offsets.entries[i].value > 0;
     }
-    const uint64_t rows[N_TABLES] = {b->events.rows,  b->updates.rows,
+    const uint64_t rows[N_TABLES] = {b->events.rows,   b->updates.rows,
                                      b->rejected.rows, b->matches.n,
                                      b->incidents.n,   offsets};
     uint64_t total = 0;
@@ -458,8 +455,7 @@ static int adopt_load(struct store *s, struct store_load *load)
 /* Loads every match the model starts with. Sets *@out. */
 static int load_all(struct store *s, struct store_load **out)
 {
-    return store__pg_load(s->pg, actor_now_ms(), NULL, s->cfg.retention_s,
-                          out);
+    return store__pg_load(s->pg, actor_now_ms(), NULL, s->cfg.retention_s, out);
 }
 
 /* The start-up load (connected). Returns 0, or what load_all returned. */
@@ -552,8 +548,7 @@ static int answer_load_one(struct actor_ctx *ctx, struct store *s,
     } else if (!s->loaded || !store__pg_is_up(s->pg)) {
         status = -EAGAIN;
     } else {
-        status = store__pg_load(s->pg, actor_now_ms(), req->match_id, 0,
-                                &load);
+        status = store__pg_load(s->pg, actor_now_ms(), req->match_id, 0, &load);
         if (status == -ENOMEM) {
             return status;
         }
@@ -614,8 +609,7 @@ static int keep_waiting(struct store *s, struct actor_msg *msg)
 {
     if (s->n_waiting == s->cap_waiting) {
         size_t cap = s->cap_waiting ? s->cap_waiting * 2 : 4;
-        struct actor_msg **v =
-            store__realloc(s->waiting, cap * sizeof(*v));
+        struct actor_msg **v = store__realloc(s->waiting, cap * sizeof(*v));
         if (!v) {
             return -ENOMEM;
         }
@@ -707,9 +701,8 @@ static int on_update(struct actor_ctx *ctx, struct store *s,
 {
     const struct event *ev = m->ev;
     if (m->up) {
-        int err = store__batch_add_change(s->batch, m->up,
-                                          ev ? ev->source : NULL,
-                                          ev ? ev->seq : 0);
+        int err = store__batch_add_change(
+            s->batch, m->up, ev ? ev->source : NULL, ev ? ev->seq : 0);
         if (err != 0) {
             return broken(ctx, err, "update");
         }
@@ -844,8 +837,7 @@ static int store_handle(struct actor_ctx *ctx, void *state,
         rc = on_event(ctx, s, container_of(msg, struct store_event_msg, hdr));
         break;
     case MODEL_MSG_UPDATE:
-        rc = on_update(ctx, s,
-                       container_of(msg, struct model_update_msg, hdr));
+        rc = on_update(ctx, s, container_of(msg, struct model_update_msg, hdr));
         break;
     case STORE_MSG_REJECTED:
         rc = on_rejected(ctx, s,
@@ -888,6 +880,7 @@ static void store_free(struct store *s)
     if (!s) {
         return;
     }
+    set_db_up(s, false);
     for (size_t i = 0; i < s->n_waiting; i++) {
         actor_msg_free(s->waiting[i]);
     }
@@ -902,7 +895,8 @@ static void store_free(struct store *s)
     free(s);
 }
 
-static void config_apply(struct store_config *cfg, const struct store_config *in)
+static void config_apply(struct store_config *cfg,
+                         const struct store_config *in)
 {
     store_config_default(cfg);
     if (!in) {
@@ -974,8 +968,7 @@ static unsigned room(const struct store *s)
         return 0;
     }
     uint64_t held = backlog(s);
-    uint64_t left = held < s->cfg.backlog_rows ? s->cfg.backlog_rows - held
-                                               : 1;
+    uint64_t left = held < s->cfg.backlog_rows ? s->cfg.backlog_rows - held : 1;
     return left < 64 ? (unsigned)left : 64;
 }
 
@@ -1028,7 +1021,6 @@ static void store_stop(struct actor_ctx *ctx, void *state,
                       store__pg_error(s->pg), NULL);
         }
     }
-    set_db_up(s, false);
     store_free(s);
 }
 

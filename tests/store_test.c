@@ -32,7 +32,7 @@ static void wait_backend_gone(int pid)
 {
     for (int i = 0; i < 1000; i++) {
         if (pgq_int("SELECT count(*) FROM pg_stat_activity WHERE pid = %d",
-                  pid) == 0) {
+                    pid) == 0) {
             return;
         }
         usleep(10000);
@@ -566,11 +566,11 @@ static void test_offsets_complete_prefix(void **state)
         1);
     /* No event row above its source's offset. */
     assert_int_equal(pgq_int("SELECT count(*) FROM feed_events f JOIN"
-                           " source_offsets o USING (source)"
-                           " WHERE f.seq > o.acked_seq"),
+                             " source_offsets o USING (source)"
+                             " WHERE f.seq > o.acked_seq"),
                      0);
     assert_int_equal(pgq_int("SELECT max(seq) FROM feed_events"
-                           " WHERE source = 'feed-b'"),
+                             " WHERE source = 'feed-b'"),
                      3);
     assert_int_equal(pgq_int("SELECT seq FROM rejected_documents WHERE id = 7"),
                      4);
@@ -599,12 +599,12 @@ static void test_schema_applies_twice(void **state)
     assert_int_equal(pgtemp_schema(&cluster), 0);
     assert_int_equal(
         pgq_int("SELECT count(*) FROM information_schema.tables"
-              " WHERE table_schema = 'public' AND table_name IN"
-              " ('feed_events', 'matches', 'incidents', 'match_updates',"
-              " 'rejected_documents', 'source_offsets')"),
+                " WHERE table_schema = 'public' AND table_name IN"
+                " ('feed_events', 'matches', 'incidents', 'match_updates',"
+                " 'rejected_documents', 'source_offsets')"),
         6);
     assert_int_equal(pgq_int("SELECT count(*) FROM information_schema.columns"
-                           " WHERE table_name = 'matches'"),
+                             " WHERE table_name = 'matches'"),
                      19);
 }
 
@@ -633,11 +633,12 @@ static void test_batch_writes_rows(void **state)
     assert_string_equal(
         pgq_text("SELECT encode(raw, 'escape') FROM feed_events WHERE seq = 2"),
         "<event seq=\"2\">\r\n\t<x a='\\\\'/></event>");
-    assert_int_equal(pgq_int("SELECT (extract(epoch FROM sent_at) * 1000)::bigint"
-                           " FROM feed_events WHERE seq = 1"),
-                     BASE_MS + 1);
+    assert_int_equal(
+        pgq_int("SELECT (extract(epoch FROM sent_at) * 1000)::bigint"
+                " FROM feed_events WHERE seq = 1"),
+        BASE_MS + 1);
     assert_int_equal(pgq_int("SELECT (extract(epoch FROM received_at) * 1000)"
-                           "::bigint FROM feed_events WHERE seq = 1"),
+                             "::bigint FROM feed_events WHERE seq = 1"),
                      BASE_MS + 6);
     assert_int_equal(
         pgq_int("SELECT count(*) FROM feed_events WHERE sent_at IS NULL"), 1);
@@ -645,45 +646,47 @@ static void test_batch_writes_rows(void **state)
     /* match_updates: the message text as sent, and its cause */
     assert_string_equal(
         pgq_text("SELECT delta::text FROM match_updates"
-               " WHERE match_id = 'sr:match:1' AND version = 2"),
+                 " WHERE match_id = 'sr:match:1' AND version = 2"),
         "{\"type\":\"delta\",\"id\":\"sr:match:1\","
         "\"version\":2}");
-    assert_string_equal(pgq_text("SELECT source || '/' || seq FROM match_updates"
-                               " WHERE match_id = 'sr:match:2'"),
-                        "feed-a/2");
+    assert_string_equal(
+        pgq_text("SELECT source || '/' || seq FROM match_updates"
+                 " WHERE match_id = 'sr:match:2'"),
+        "feed-a/2");
 
     /* matches: the latest image only */
     assert_string_equal(
-        pgq_text("SELECT concat_ws('|', version, sport, competition, home, away,"
-               " start_at = '2026-11-21T15:00:00Z', phase, clock_time,"
-               " clock_running, home_score, away_score, feed, gap,"
-               " (extract(epoch FROM updated_at) * 1000)::bigint,"
-               " snapshot->>'version', start_text, msgnr, source)"
-               " FROM matches WHERE id = 'sr:match:1'"),
+        pgq_text(
+            "SELECT concat_ws('|', version, sport, competition, home, away,"
+            " start_at = '2026-11-21T15:00:00Z', phase, clock_time,"
+            " clock_running, home_score, away_score, feed, gap,"
+            " (extract(epoch FROM updated_at) * 1000)::bigint,"
+            " snapshot->>'version', start_text, msgnr, source)"
+            " FROM matches WHERE id = 'sr:match:1'"),
         "2|soccer|Premier League|Arsenal|Chelsea|t|second_half|66:12|t|2|1|"
         "live|f|1795000000002|2|2026-11-21T15:00:00Z|102|feed-a");
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', version, start_at IS NULL, start_text,"
-               " clock_time IS NULL, clock_running IS NULL,"
-               " home_score IS NULL, msgnr IS NULL, feed, gap)"
-               " FROM matches WHERE id = 'sr:match:2'"),
+                 " clock_time IS NULL, clock_running IS NULL,"
+                 " home_score IS NULL, msgnr IS NULL, feed, gap)"
+                 " FROM matches WHERE id = 'sr:match:2'"),
         "1|t|soon|t|t|t|t|stale|t");
 
     /* incidents: i-1 as of version 2; i-2 removed at 2, keeping its data */
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', type, team, minute, stoppage IS NULL,"
-               " player, assist IS NULL, confirmed, deleted, version)"
-               " FROM incidents WHERE incident_id = 'i-1'"),
+                 " player, assist IS NULL, confirmed, deleted, version)"
+                 " FROM incidents WHERE incident_id = 'i-1'"),
         "goal|home|66|t|B. Saka|t|t|f|2");
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', type, team, minute, deleted, version)"
-               " FROM incidents WHERE incident_id = 'i-2'"),
+                 " FROM incidents WHERE incident_id = 'i-2'"),
         "yellow_card|away|12|t|2");
 
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', id, source, seq IS NULL, reason, size,"
-               " encode(raw, 'escape'))"
-               " FROM rejected_documents"),
+                 " encode(raw, 'escape'))"
+                 " FROM rejected_documents"),
         "1|feed-a|t|not_well_formed|11|<event seq=");
     assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 2);
 }
@@ -792,7 +795,8 @@ static void kill_backend(struct store__pg *pg, enum store__pg_step step,
         return;
     }
     *fired = store__pg_backend_pid(pg);
-    assert_int_equal(pgq_int("SELECT pg_terminate_backend(%d)::int", *fired), 1);
+    assert_int_equal(pgq_int("SELECT pg_terminate_backend(%d)::int", *fired),
+                     1);
     wait_backend_gone(*fired);
 }
 
@@ -934,10 +938,12 @@ static void test_load_returns_what_was_written(void **state)
 
     /* Retention: a match over for longer is left out of the start-up load
      * (its incidents too), but a restarted match actor still gets it. */
-    pgq_exec("UPDATE matches SET phase = 'ended',"
-           " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:1'");
-    pgq_exec("UPDATE matches SET phase = 'interrupted',"
-           " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:2'");
+    pgq_exec(
+        "UPDATE matches SET phase = 'ended',"
+        " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:1'");
+    pgq_exec(
+        "UPDATE matches SET phase = 'interrupted',"
+        " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:2'");
     assert_int_equal(store__pg_load(pg, 0, NULL, 3600, &load), 0);
     assert_int_equal(load->n_matches, 1);
     assert_string_equal(load->matches[0].id, "sr:match:2");
@@ -951,7 +957,8 @@ static void test_load_returns_what_was_written(void **state)
     assert_int_equal(load->n_matches, 1);
     assert_int_equal(load->matches[0].n_incidents, 1);
     store_load_free(load);
-    pgq_exec("UPDATE matches SET phase = 'second_half' WHERE id = 'sr:match:1'");
+    pgq_exec(
+        "UPDATE matches SET phase = 'second_half' WHERE id = 'sr:match:1'");
 
     /* Out of memory building the load: reported, the connection usable. */
     store__alloc_fail_in = 1;
@@ -1013,11 +1020,11 @@ static void test_rejected_truncated(void **state)
 
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', length(raw), size, source IS NULL,"
-               " seq IS NULL) FROM rejected_documents WHERE id = 5"),
+                 " seq IS NULL) FROM rejected_documents WHERE id = 5"),
         "16|100|t|t");
     assert_string_equal(
         pgq_text("SELECT concat_ws('|', length(raw), size, source, seq)"
-               " FROM rejected_documents WHERE id = 6"),
+                 " FROM rejected_documents WHERE id = 6"),
         "16|1048576|feed-\xef\xbf\xbd|9");
     assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 9);
 }
@@ -1030,7 +1037,7 @@ static void test_permanent_error(void **state)
     struct store__batch *b = f->b;
     struct store__pg *pg = f->pg = writer(NULL, NULL);
     pgq_exec("ALTER TABLE feed_events ADD CONSTRAINT test_tiny"
-           " CHECK (length(raw) < 5)");
+             " CHECK (length(raw) < 5)");
     write_expect(pg, b, 0, NULL, -EINVAL);
     assert_non_null(strstr(store__pg_error(pg), "23514"));
     assert_true(store__pg_is_up(pg));

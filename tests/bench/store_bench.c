@@ -559,6 +559,30 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * The limit, after a round that left its rows in the tables: round 0 keeps
+ * them (in @data) for every raw COPY, later rounds must leave as many.
+ * Loads them into the empty copies; returns the raw COPY's seconds.
+ */
+static double limit_round(PGconn *c, int round, struct actor_buf *data,
+                          long long *rows, const char *what)
+{
+    if (round == 0) {
+        *rows = count_rows(c, "");
+        for (size_t i = 0; i < N_TABLES; i++) {
+            actor_buf_init(&data[i]);
+            copy_out(c, tables[i], &data[i]);
+        }
+    } else if (count_rows(c, "") != *rows) {
+        die(what, "a round left other rows than the first");
+    }
+    empty_tables(c, "bench_");
+    double raw = run_raw_copy(c, data);
+    if (count_rows(c, "bench_") != *rows) {
+        die(what, "the raw COPY left other rows than the round");
+    }
+    return raw;
+}
 
 /* ---- the actor profile --------------------------------------------------- */
 
@@ -661,13 +685,14 @@ static void make_actor_workload(struct bsource *src, size_t n_events)
         for (size_t i = 0; i < per; i++) {
             const int mine = ACTOR_MATCHES / ACTOR_SOURCES;
             int k1 = s + ACTOR_SOURCES * (int)rnd(mine);
-            int k2 = s + ACTOR_SOURCES * (int)((rnd(mine - 1) + 1 +
-                                                (uint32_t)(k1 / ACTOR_SOURCES)) %
-                                               (uint32_t)mine);
+            int k2 =
+                s + ACTOR_SOURCES * (int)((rnd(mine - 1) + 1 +
+                                           (uint32_t)(k1 / ACTOR_SOURCES)) %
+                                          (uint32_t)mine);
             const char *pair[2] = {ids[k1], ids[k2]};
             uint32_t n = rnd(10) == 0 ? 2 : 1;
-            struct event *ev = make_actor_event(
-                b->name, i + 1, pair, n, (int)(i * 90 / per));
+            struct event *ev =
+                make_actor_event(b->name, i + 1, pair, n, (int)(i * 90 / per));
             b->items[i].ev = ev;
             for (uint32_t j = 0; j < n; j++) {
                 struct model__match *m = &models[j ? k2 : k1];
@@ -803,13 +828,13 @@ static struct actor_run run_actor(const struct store_config *cfg,
         nanosleep(&ts, NULL);
     }
     /* Registered by the store's init (which is done): found, not made. */
-    struct actor_metric *batches = actor_metric_histogram(
-        "scorewire_store_batch_rows", "", NULL, NULL, 0);
+    struct actor_metric *batches =
+        actor_metric_histogram("scorewire_store_batch_rows", "", NULL, NULL, 0);
     uint64_t batches0 = actor_metric_value(batches);
     double t0 = now_s();
     for (int s = 0; s < ACTOR_SOURCES; s++) {
-        actor_send(NULL, pids[s], actor_msg_new(sizeof(struct actor_msg),
-                                                 BSOURCE_START));
+        actor_send(NULL, pids[s],
+                   actor_msg_new(sizeof(struct actor_msg), BSOURCE_START));
     }
     double end = t0;
     for (int s = 0; s < ACTOR_SOURCES; s++) {
@@ -871,17 +896,7 @@ static void run_actor_profile(PGconn *c, const char *name,
             best = a;
         }
         p99[round] = a.p99_ms;
-        if (round == 0) {
-            rows = count_rows(c, "");
-            for (size_t i = 0; i < N_TABLES; i++) {
-                actor_buf_init(&data[i]);
-                copy_out(c, tables[i], &data[i]);
-            }
-        } else if (count_rows(c, "") != rows) {
-            die(name, "an actor run left other rows than the first");
-        }
-        empty_tables(c, "bench_");
-        double raw = run_raw_copy(c, data);
+        double raw = limit_round(c, round, data, &rows, name);
         best_raw = raw < best_raw ? raw : best_raw;
         ratio[round] = raw / a.seconds;
     }
@@ -928,22 +943,9 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
         if (w.seconds < best.seconds) {
             best = w;
         }
-        if (round == 0) {
-            rows = count_rows(c, "");
-            for (size_t i = 0; i < N_TABLES; i++) {
-                actor_buf_init(&data[i]);
-                copy_out(c, tables[i], &data[i]);
-            }
-        } else if (count_rows(c, "") != rows) {
-            die(pr->name, "a writer run left other rows than the first");
-        }
-        empty_tables(c, "bench_");
-        double raw = run_raw_copy(c, data);
+        double raw = limit_round(c, round, data, &rows, pr->name);
         best_raw = raw < best_raw ? raw : best_raw;
         ratio[round] = raw / w.seconds;
-        if (count_rows(c, "bench_") != rows) {
-            die(pr->name, "the raw COPY left other rows than the writer");
-        }
     }
     for (size_t i = 0; i < N_TABLES; i++) {
         actor_buf_release(&data[i]);

@@ -170,6 +170,11 @@ def check_state(db, expect):
               f"to {top}")
 
 
+def wait_stored(db, events):
+    wait_until(f"{events} events stored", lambda: int(db.value(
+        "SELECT count(*) FROM feed_events")) > events, timeout=30)
+
+
 def test_every_event_once_and_the_state_exact():
     with Cluster() as db, Cleanup() as c:
         d = Daemon(c, db.conninfo)
@@ -204,8 +209,7 @@ def test_database_stopped_mid_stream():
         expect = os.path.join(tmpdir("store"), "expect.json")
         fs = feedsim(c, d, expect, "--sources", "2", "--matches", "6",
                      "--rate", "1500", "--events", "9000")
-        wait_until("some events stored", lambda: int(db.value(
-            "SELECT count(*) FROM feed_events")) > 500, timeout=30)
+        wait_stored(db, 500)
         db.stop("fast")
         wait_until("/readyz to say 503", lambda: d.readyz() == 503,
                    timeout=10)
@@ -233,8 +237,7 @@ def test_kill9_and_restart():
         expect = os.path.join(tmpdir("store"), "expect.json")
         fs = feedsim(c, d, expect, "--sources", "2", "--matches", "6",
                      "--rate", "2000", "--events", "12000")
-        wait_until("some events stored", lambda: int(db.value(
-            "SELECT count(*) FROM feed_events")) > 2000, timeout=30)
+        wait_stored(db, 2000)
         d.kill9()
         d.start()
         stats = finish(fs)
