@@ -63,10 +63,32 @@ static const struct {
 
 static const char cdata_open[] = "[CDATA[";
 
-static inline bool is_name_start(unsigned char c)
+/* The bytes that end a run inside a start tag: its end and the quotes. */
+static const uint8_t tag_stop[256] = {['>'] = 1, ['"'] = 1, ['\''] = 1};
+
+/* Returns the first byte in [p, end) that ends a run in a start tag, or
+ * @end. Unrolled: tag bytes are a third of a feed. */
+static inline const char *tag_run(const char *p, const char *end)
 {
-    return (unsigned)((c | 0x20) - 'a') < 26u || c == '_' || c == ':' ||
-           c >= 0x80;
+    while (end - p >= 4) {
+        if (tag_stop[(unsigned char)p[0]]) {
+            return p;
+        }
+        if (tag_stop[(unsigned char)p[1]]) {
+            return p + 1;
+        }
+        if (tag_stop[(unsigned char)p[2]]) {
+            return p + 2;
+        }
+        if (tag_stop[(unsigned char)p[3]]) {
+            return p + 3;
+        }
+        p += 4;
+    }
+    while (p < end && !tag_stop[(unsigned char)*p]) {
+        p++;
+    }
+    return p;
 }
 
 static inline bool is_space(unsigned char c)
@@ -208,7 +230,8 @@ static const char *scan(struct ingest__framer *f, const char *p,
         }
         switch (state) {
         case S_TEXT:
-            q = memchr(p, '<', (size_t)(end - p));
+            /* Elements often follow each other directly. */
+            q = *p == '<' ? p : memchr(p, '<', (size_t)(end - p));
             if (!q) {
                 p = end;
                 goto out;
@@ -229,7 +252,7 @@ static const char *scan(struct ingest__framer *f, const char *p,
             } else if (c == '!') {
                 p++;
                 state = S_BANG;
-            } else if (is_name_start(c)) {
+            } else if (ingest__is_name_start(c)) {
                 p++;
                 f->last = c;
                 state = S_STAG;
@@ -238,31 +261,34 @@ static const char *scan(struct ingest__framer *f, const char *p,
             }
             break;
         case S_STAG: {
-            unsigned char last = f->last;
+            /* The byte before the '>' decides "/>"; it is in this input
+             * unless the '>' is the first byte scanned here. */
+            const char *from = p;
             for (;;) {
+                p = tag_run(p, end);
                 if (p == end) {
-                    f->last = last;
+                    if (p > from) {
+                        f->last = (unsigned char)p[-1];
+                    }
                     goto out;
                 }
                 c = (unsigned char)*p++;
                 if (c == '>') {
                     break;
                 }
-                if (c == '"' || c == '\'') {
-                    q = memchr(p, c, (size_t)(end - p));
-                    if (!q) {
-                        f->last = c;
-                        f->quote = c;
-                        f->ret = S_STAG;
-                        state = S_QUOTE;
-                        p = end;
-                        goto out;
-                    }
-                    p = q + 1;
+                q = memchr(p, c, (size_t)(end - p));
+                if (!q) {
+                    f->last = c;
+                    f->quote = c;
+                    f->ret = S_STAG;
+                    state = S_QUOTE;
+                    p = end;
+                    goto out;
                 }
-                last = c;
+                p = q + 1;
             }
-            if (last != '/') {
+            c = p - 1 > from ? (unsigned char)p[-2] : f->last;
+            if (c != '/') {
                 depth++;
             } else if (depth == 0) {
                 goto done; /* an empty root element */
@@ -417,7 +443,7 @@ static const char *skip_between(struct ingest__framer *f, const char *p,
     while (p < end) {
         unsigned char c = (unsigned char)*p;
         if (f->state == S_LT) {
-            if (is_name_start(c) || c == '?' || c == '!') {
+            if (ingest__is_name_start(c) || c == '?' || c == '!') {
                 f->state = S_MARKUP;
                 f->depth = 0;
                 break;

@@ -74,6 +74,14 @@ static inline void ingest__free(void *ptr)
     ingest__mem.free_fn(ptr);
 }
 
+/* True when @c may start an XML name (ASCII letters, '_', ':', and any
+ * byte of a multi-byte UTF-8 character: expat judges those). */
+static inline bool ingest__is_name_start(unsigned char c)
+{
+    return (unsigned)((c | 0x20) - 'a') < 26u || c == '_' || c == ':' ||
+           c >= 0x80;
+}
+
 /* ---- events (ingest_event.c) ------------------------------------------- */
 
 /* The writable views of a newly allocated event, for the one who fills it. */
@@ -215,6 +223,8 @@ struct ingest__limits {
     uint32_t depth_max; /* element depth; 0: INGEST_DEPTH_MAX */
     uint32_t attrs_max; /* attributes per element; 0: INGEST_ATTRS_MAX */
     uint32_t value_max; /* bytes per attribute value; 0: INGEST_VALUE_MAX */
+    bool standalone;    /* parse every document alone, never in the
+                           stream (tests compare the two) */
 };
 
 /* One document to parse. */
@@ -272,6 +282,17 @@ void ingest__parser_free(struct ingest__parser *p);
  */
 int ingest__parse(struct ingest__parser *p, const struct ingest__doc *doc,
                   struct ingest__result *res);
+
+/* How a parser has been reading its documents. */
+struct ingest__parse_stats {
+    uint64_t streamed;     /* documents answered in the stream */
+    uint64_t alone;        /* documents parsed alone */
+    uint64_t reparsed;     /* of those, after the stream declined them */
+    uint64_t stream_opens; /* streams started (each a parser reset) */
+};
+
+void ingest__parser_stats(const struct ingest__parser *p,
+                          struct ingest__parse_stats *out);
 
 /* Drops what @res holds (its event reference) and clears it. */
 void ingest__result_release(struct ingest__result *res);

@@ -13,11 +13,30 @@
 
 /*
  * DESIGN
- * One expat parser per ingest__parser, reset between documents (a fresh
- * parser per document costs a quarter more). A reset clears handlers, user
- * data, the hash salt and the protection settings, so each parse sets them
- * all again; setting the salt ourselves also spares expat a getrandom()
- * per document, a third of the cost of a small one.
+ * One expat parser per ingest__parser, in one of two ways:
+ *
+ * - The stream (the fast path): a small document that starts with its root
+ *   element is fed to a parser that has read "<sfp>" and runs on across
+ *   documents, each an element of that synthetic root. No reset, no prolog,
+ *   and attribute names stay interned: expat reads our feed about a third
+ *   faster than with a reset per document. The answer must be what the
+ *   document alone would give, so the stream is trusted only when the
+ *   document's root closed and nothing but whitespace follows it (a second
+ *   root, text, a comment or a bad token after it, or any expat error,
+ *   sends the document to a lone parse, which words the answer). A
+ *   rejection by our own handlers stands: expat had accepted every byte
+ *   before it, as it would alone. Deferred reparsing is off, so handlers
+ *   have seen the whole document when XML_Parse returns. The stream starts
+ *   over after a rejection and every STREAM_RESET_BYTES (expat keeps every
+ *   attribute name it has seen until a reset).
+ * - Alone: the parser is reset (XML_ParserReset) and parses the document
+ *   with isFinal set: documents with a prolog (XML declaration, comments,
+ *   DOCTYPE), large ones, heads of too_large ones, and those the stream
+ *   declined.
+ *
+ * A reset clears handlers, user data, the hash salt and the protection
+ * settings, so each start sets them all again; setting the salt ourselves
+ * also spares expat a getrandom() per reset.
  *
  * Handlers validate as they go and copy what they keep into scratch (the
  * attribute strings die with the callback): string bytes into one arena
@@ -59,13 +78,23 @@ extern XML_Bool XML_SetAllocTrackerMaximumAmplification(XML_Parser parser,
 extern XML_Bool XML_SetAllocTrackerActivationThreshold(XML_Parser parser,
                                                        unsigned long long bytes)
     __attribute__((weak));
+/* Weak: expat >= 2.6.0 (Debian backports it to 2.5.0). */
+extern XML_Bool XML_SetReparseDeferralEnabled(XML_Parser parser,
+                                              XML_Bool enabled)
+    __attribute__((weak));
 
-#define RETAIN_BYTES                                                           \
-    (64u << 10)                /* more scratch or buffer than this is          \
-                                  let go after the document */
-#define BL_AMPLIFICATION 10.0f /* entity expansion, if DTDs ever pass */
+/* Scratch or an expat buffer grown past this is let go after the
+ * document; larger documents are parsed alone, not in the stream. */
+#define RETAIN_BYTES (64u << 10)
+/* The stream's synthetic root, and the bytes after which it restarts
+ * (expat keeps every attribute name it has seen until a reset). */
+#define STREAM_OPEN        "<sfp>"
+#define STREAM_RESET_BYTES (1u << 20)
+/* Entity expansion, should DOCTYPEs ever pass; expat's allocations per
+ * input byte, past a threshold no good document reaches. */
+#define BL_AMPLIFICATION 10.0f
 #define BL_THRESHOLD     (1ull << 20)
-#define AT_AMPLIFICATION 100.0f /* expat's allocations per input byte */
+#define AT_AMPLIFICATION 100.0f
 #define AT_THRESHOLD_MIN (16ull << 20)
 
 enum root { ROOT_NONE, ROOT_LOGIN, ROOT_CT, ROOT_EVENT, ROOT_UNKNOWN };
@@ -94,9 +123,12 @@ struct sincident {
 
 struct ingest__parser {
     XML_Parser xp;      /* NULL: build one before the next parse */
-    bool used;          /* xp parsed a document since it was reset */
+    bool streaming;     /* xp is in the stream, between two documents */
+    bool wrapper_open;  /* expat has read STREAM_OPEN */
+    size_t fed;         /* bytes fed to the stream since it opened */
     unsigned long salt; /* expat's hash salt, never 0 */
     struct ingest__limits lim;
+    struct ingest__parse_stats stats;
 
     /* the document being parsed */
     const struct ingest__doc *doc;
@@ -111,6 +143,10 @@ struct ingest__parser {
     sref source, sent;
     int64_t sent_ms;
     uint64_t seq;
+    bool root_closed; /* the root element has ended */
+    bool anomaly;     /* the stream saw what a lone document would refuse */
+    size_t base;      /* stream offset of the document's first byte */
+    size_t root_end;  /* document offset after the root's end tag */
 
     /* scratch, kept between documents */
     struct smatch *matches;
@@ -119,9 +155,6 @@ struct ingest__parser {
     uint32_t n_incidents, cap_incidents;
     char *arena;
     size_t arena_len, arena_cap;
-
-    uint32_t n_atts; /* attributes of the element being started */
-    uint32_t alen[]; /* their value lengths; lim.attrs_max entries */
 };
 
 static const char *const reason_names[INGEST__REASON_COUNT] = {
@@ -364,55 +397,57 @@ struct attr {
     uint32_t len;
 };
 
-/* Checks the attribute limits of an element; records the value lengths. */
-static bool check_attrs(struct ingest__parser *p, const char *elem,
-                        const XML_Char **atts)
+static inline bool streq(const char *a, const char *b)
 {
-    uint32_t n = 0;
-    for (; atts[2 * n]; n++) {
-        if (n == p->lim.attrs_max) {
-            fail(p, INGEST__REASON_BAD_ATTRIBUTE,
-                 "%.32s: more than %u attributes", elem, p->lim.attrs_max);
-            return false;
-        }
-        size_t len = strlen(atts[2 * n + 1]);
-        if (len > p->lim.value_max) {
-            fail(p, INGEST__REASON_BAD_ATTRIBUTE,
-                 "%.32s: %.32s longer than %u bytes", elem, atts[2 * n],
-                 p->lim.value_max);
-            return false;
-        }
-        p->alen[n] = (uint32_t)len;
+    while (*a && *a == *b) {
+        a++;
+        b++;
     }
-    p->n_atts = n;
-    return true;
+    return *a == *b;
 }
 
 /*
- * Picks the attributes named in @names (at most 16) into @out, in the same
- * order; counts the others as unknown.
+ * Checks the attributes of element @elem against the limits and picks
+ * those named in @names (at most 16) into @out, in the same order; with
+ * @count, counts the others as unknown. Returns false when a limit is
+ * broken (the parse is stopped).
  */
-static void pick(struct ingest__parser *p, const XML_Char **atts,
-                 const char *const *names, unsigned n_names, struct attr *out)
+static bool pick(struct ingest__parser *p, const char *elem,
+                 const XML_Char **atts, const char *const *names,
+                 unsigned n_names, struct attr *out, bool count)
 {
     for (unsigned i = 0; i < n_names; i++) {
         out[i].v = NULL;
         out[i].len = 0;
     }
-    for (uint32_t a = 0; a < p->n_atts; a++) {
+    for (uint32_t a = 0; atts[2 * a]; a++) {
         const char *name = atts[2 * a];
-        unsigned i = 0;
-        for (; i < n_names; i++) {
-            if (names[i][0] == name[0] && strcmp(names[i], name) == 0) {
-                out[i].v = atts[2 * a + 1];
-                out[i].len = p->alen[a];
-                break;
-            }
+        const char *value = atts[2 * a + 1];
+        size_t len = strlen(value);
+        if (a == p->lim.attrs_max) {
+            fail(p, INGEST__REASON_BAD_ATTRIBUTE,
+                 "%.32s: more than %u attributes", elem, p->lim.attrs_max);
+            return false;
         }
-        if (i == n_names) {
+        if (len > p->lim.value_max) {
+            fail(p, INGEST__REASON_BAD_ATTRIBUTE,
+                 "%.32s: %.32s longer than %u bytes", elem, name,
+                 p->lim.value_max);
+            return false;
+        }
+        unsigned i = 0;
+        while (i < n_names &&
+               (names[i][0] != name[0] || !streq(names[i], name))) {
+            i++;
+        }
+        if (i < n_names) {
+            out[i].v = value;
+            out[i].len = (uint32_t)len;
+        } else if (count) {
             p->res->unknown_attributes++;
         }
     }
+    return true;
 }
 
 static sref keep_attr(struct ingest__parser *p, const struct attr *a)
@@ -476,17 +511,21 @@ static bool attr_id(struct ingest__parser *p, const char *elem,
 /* ---- elements -------------------------------------------------------------
  */
 
-static void ignore_subtree(struct ingest__parser *p)
+static void ignore_subtree(struct ingest__parser *p, const char *name,
+                           const XML_Char **atts)
 {
     p->skip = p->depth;
     p->res->unknown_elements++;
+    pick(p, name, atts, NULL, 0, NULL, false);
 }
 
 static void start_login(struct ingest__parser *p, const XML_Char **atts)
 {
     static const char *const names[] = {"source", "token", "version"};
     struct attr a[3];
-    pick(p, atts, names, 3, a);
+    if (!pick(p, "login", atts, names, 3, a, true)) {
+        return;
+    }
     if (!a[0].v || !ingest__source_is_valid(a[0].v, a[0].len)) {
         fail(p, INGEST__REASON_BAD_ATTRIBUTE,
              "login: source missing or not 1-%u bytes of [A-Za-z0-9._:-]",
@@ -520,7 +559,9 @@ static void start_event(struct ingest__parser *p, const XML_Char **atts)
     static const char *const names[] = {"seq", "sent", "source"};
     struct attr a[3];
     uint64_t seq;
-    pick(p, atts, names, 3, a);
+    if (!pick(p, "event", atts, names, 3, a, true)) {
+        return;
+    }
 
     if (!a[0].v) {
         fail(p, INGEST__REASON_MISSING_SEQ, "event: seq missing");
@@ -553,7 +594,7 @@ static void start_event(struct ingest__parser *p, const XML_Char **atts)
                  INGEST_SOURCE_MAX);
             return;
         }
-        if (bound && strcmp(bound, a[2].v) != 0) {
+        if (bound && !streq(bound, a[2].v)) {
             fail(p, INGEST__REASON_BAD_ATTRIBUTE,
                  "event: source is not the connection's source");
             return;
@@ -573,7 +614,7 @@ static void start_event(struct ingest__parser *p, const XML_Char **atts)
 static void start_root(struct ingest__parser *p, const XML_Char *name,
                        const XML_Char **atts)
 {
-    if (strcmp(name, "event") == 0) {
+    if (streq(name, "event")) {
         p->root = ROOT_EVENT;
         start_event(p, atts);
         return;
@@ -582,15 +623,16 @@ static void start_root(struct ingest__parser *p, const XML_Char *name,
         stop(p); /* not an event: a too_large head without a seq */
         return;
     }
-    if (strcmp(name, "login") == 0) {
+    if (streq(name, "login")) {
         p->root = ROOT_LOGIN;
         start_login(p, atts);
-    } else if (strcmp(name, "ct") == 0) {
+    } else if (streq(name, "ct")) {
         p->root = ROOT_CT;
-        pick(p, atts, NULL, 0, NULL);
+        pick(p, "ct", atts, NULL, 0, NULL, true);
     } else {
         p->root = ROOT_UNKNOWN;
         p->skip = 1;
+        pick(p, name, atts, NULL, 0, NULL, false);
         copy_cut(p->res->root, sizeof(p->res->root), name);
     }
 }
@@ -599,8 +641,8 @@ static void start_match(struct ingest__parser *p, const XML_Char **atts)
 {
     static const char *const names[] = {"id", "msgnr", "feedtype"};
     struct attr a[3];
-    pick(p, atts, names, 3, a);
-    if (!attr_id(p, "match", &a[0])) {
+    if (!pick(p, "match", atts, names, 3, a, true) ||
+        !attr_id(p, "match", &a[0])) {
         return;
     }
     struct smatch *m =
@@ -623,9 +665,9 @@ static void start_match(struct ingest__parser *p, const XML_Char **atts)
         m->has_msgnr = true;
     }
     if (a[2].v) {
-        if (strcmp(a[2].v, "full") == 0) {
+        if (streq(a[2].v, "full")) {
             m->full = true;
-        } else if (strcmp(a[2].v, "delta") != 0) {
+        } else if (!streq(a[2].v, "delta")) {
             fail(p, INGEST__REASON_BAD_ATTRIBUTE,
                  "match: feedtype is not full or delta");
             return;
@@ -643,7 +685,9 @@ static void start_fixture(struct ingest__parser *p, struct smatch *m,
     static const char *const names[] = {"sport", "competition", "home", "away",
                                         "start"};
     struct attr a[5];
-    pick(p, atts, names, 5, a);
+    if (!pick(p, "fixture", atts, names, 5, a, true)) {
+        return;
+    }
     m->sport = keep_attr(p, &a[0]);
     m->competition = keep_attr(p, &a[1]);
     m->home = keep_attr(p, &a[2]);
@@ -656,7 +700,9 @@ static void start_status(struct ingest__parser *p, struct smatch *m,
 {
     static const char *const names[] = {"phase"};
     struct attr a[1];
-    pick(p, atts, names, 1, a);
+    if (!pick(p, "status", atts, names, 1, a, true)) {
+        return;
+    }
     m->phase = keep_attr(p, &a[0]);
 }
 
@@ -683,7 +729,9 @@ static void start_clock(struct ingest__parser *p, struct smatch *m,
 {
     static const char *const names[] = {"time", "running"};
     struct attr a[2];
-    pick(p, atts, names, 2, a);
+    if (!pick(p, "clock", atts, names, 2, a, true)) {
+        return;
+    }
     if (a[0].v && !read_clock(a[0].v, a[0].len, &m->clock_seconds)) {
         fail(p, INGEST__REASON_BAD_ATTRIBUTE, "clock: time is not MM:SS");
         return;
@@ -697,7 +745,9 @@ static void start_score(struct ingest__parser *p, struct smatch *m,
     static const char *const names[] = {"home", "away"};
     struct attr a[2];
     uint64_t home, away;
-    pick(p, atts, names, 2, a);
+    if (!pick(p, "score", atts, names, 2, a, true)) {
+        return;
+    }
     if (!a[0].v || !a[1].v || !read_uint(a[0].v, a[0].len, UINT32_MAX, &home) ||
         !read_uint(a[1].v, a[1].len, UINT32_MAX, &away)) {
         fail(p, INGEST__REASON_BAD_ATTRIBUTE,
@@ -715,8 +765,8 @@ static void start_incident(struct ingest__parser *p, struct smatch *m,
                                         "minute", "stoppage",  "player",
                                         "assist", "confirmed", "action"};
     struct attr a[9];
-    pick(p, atts, names, 9, a);
-    if (!attr_id(p, "incident", &a[0])) {
+    if (!pick(p, "incident", atts, names, 9, a, true) ||
+        !attr_id(p, "incident", &a[0])) {
         return;
     }
     struct sincident *in =
@@ -728,9 +778,9 @@ static void start_incident(struct ingest__parser *p, struct smatch *m,
     in += p->n_incidents;
     memset(in, 0, sizeof(*in));
     if (a[2].v) {
-        if (strcmp(a[2].v, "home") == 0) {
+        if (streq(a[2].v, "home")) {
             in->team = EVENT_TEAM_HOME;
-        } else if (strcmp(a[2].v, "away") == 0) {
+        } else if (streq(a[2].v, "away")) {
             in->team = EVENT_TEAM_AWAY;
         } else {
             fail(p, INGEST__REASON_BAD_ATTRIBUTE,
@@ -745,11 +795,11 @@ static void start_incident(struct ingest__parser *p, struct smatch *m,
     }
     in->action = EVENT_ACTION_INSERT;
     if (a[8].v) {
-        if (strcmp(a[8].v, "update") == 0) {
+        if (streq(a[8].v, "update")) {
             in->action = EVENT_ACTION_UPDATE;
-        } else if (strcmp(a[8].v, "delete") == 0) {
+        } else if (streq(a[8].v, "delete")) {
             in->action = EVENT_ACTION_DELETE;
-        } else if (strcmp(a[8].v, "insert") != 0) {
+        } else if (!streq(a[8].v, "insert")) {
             fail(p, INGEST__REASON_BAD_ATTRIBUTE,
                  "incident: action is not insert, update or delete");
             return;
@@ -763,44 +813,60 @@ static void start_incident(struct ingest__parser *p, struct smatch *m,
     m->n_incidents++;
 }
 
+/* The enum event_part bit of a match child's name; 0 for an incident,
+ * -1 for anything else. */
+static int child_part(const char *name)
+{
+    switch (name[0]) {
+    case 'i':
+        return streq(name, "incident") ? 0 : -1;
+    case 'f':
+        return streq(name, "fixture") ? EVENT_HAS_FIXTURE : -1;
+    case 'c':
+        return streq(name, "clock") ? EVENT_HAS_CLOCK : -1;
+    case 's':
+        return streq(name, "status")  ? EVENT_HAS_STATUS
+               : streq(name, "score") ? EVENT_HAS_SCORE
+                                      : -1;
+    default:
+        return -1;
+    }
+}
+
 /* A child of a match: at most one of each but incident. */
 static void start_match_child(struct ingest__parser *p, const XML_Char *name,
                               const XML_Char **atts)
 {
-    static const char *const parts[] = {"fixture", "status", "clock", "score"};
     struct smatch *m = &p->matches[p->n_matches - 1];
-    if (strcmp(name, "incident") == 0) {
+    int part = child_part(name);
+    if (part < 0) {
+        ignore_subtree(p, name, atts);
+        return;
+    }
+    if (part == 0) {
         start_incident(p, m, atts);
         return;
     }
-    for (unsigned i = 0; i < 4; i++) {
-        if (strcmp(name, parts[i]) != 0) {
-            continue;
-        }
-        uint8_t bit = (uint8_t)(1u << i); /* enum event_part order */
-        if (p->seen & bit) {
-            fail(p, INGEST__REASON_BAD_ELEMENT, "match: %s repeated", parts[i]);
-            return;
-        }
-        p->seen |= bit;
-        m->parts |= bit;
-        switch (bit) {
-        case EVENT_HAS_FIXTURE:
-            start_fixture(p, m, atts);
-            break;
-        case EVENT_HAS_STATUS:
-            start_status(p, m, atts);
-            break;
-        case EVENT_HAS_CLOCK:
-            start_clock(p, m, atts);
-            break;
-        default:
-            start_score(p, m, atts);
-            break;
-        }
+    if (p->seen & part) {
+        fail(p, INGEST__REASON_BAD_ELEMENT, "match: %s repeated", name);
         return;
     }
-    ignore_subtree(p);
+    p->seen |= (uint8_t)part;
+    m->parts |= (uint8_t)part;
+    switch (part) {
+    case EVENT_HAS_FIXTURE:
+        start_fixture(p, m, atts);
+        break;
+    case EVENT_HAS_STATUS:
+        start_status(p, m, atts);
+        break;
+    case EVENT_HAS_CLOCK:
+        start_clock(p, m, atts);
+        break;
+    default:
+        start_score(p, m, atts);
+        break;
+    }
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name,
@@ -811,23 +877,26 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
         return;
     }
     uint32_t depth = ++p->depth;
+    if (depth == 1 && p->root_closed) {
+        p->anomaly = true; /* a second root: only the stream lets it in */
+        stop(p);
+        return;
+    }
     if (depth > p->lim.depth_max) {
         fail(p, INGEST__REASON_BAD_ELEMENT, "elements nested deeper than %u",
              p->lim.depth_max);
         return;
     }
-    if (!check_attrs(p, name, atts) || p->skip) {
-        return;
-    }
-    if (depth == 1) {
+    if (p->skip) {
+        pick(p, name, atts, NULL, 0, NULL, false); /* limits still hold */
+    } else if (depth == 1) {
         start_root(p, name, atts);
-    } else if (depth == 2 && p->root == ROOT_EVENT &&
-               strcmp(name, "match") == 0) {
+    } else if (depth == 2 && p->root == ROOT_EVENT && streq(name, "match")) {
         start_match(p, atts);
     } else if (depth == 3 && p->in_match) {
         start_match_child(p, name, atts);
     } else {
-        ignore_subtree(p);
+        ignore_subtree(p, name, atts);
     }
 }
 
@@ -843,7 +912,23 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     } else if (p->depth == 2) {
         p->in_match = false;
     }
-    p->depth--;
+    if (--p->depth == 0) {
+        /* Index and count span the end tag (an empty element's count is
+         * 0 with the index after its tag). */
+        p->root_closed = true;
+        p->root_end = (size_t)(XML_GetCurrentByteIndex(p->xp) +
+                               XML_GetCurrentByteCount(p->xp)) -
+                      p->base;
+    }
+}
+
+static void XMLCALL on_wrapper(void *ud, const XML_Char *name,
+                               const XML_Char **atts)
+{
+    struct ingest__parser *p = ud;
+    (void)name;
+    (void)atts;
+    p->wrapper_open = true;
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name,
@@ -915,8 +1000,7 @@ struct ingest__parser *ingest__parser_new(const struct ingest__limits *lim)
         l.depth_max > 1024 || l.value_max > l.doc_max) {
         return NULL;
     }
-    struct ingest__parser *p =
-        ingest__malloc(sizeof(*p) + l.attrs_max * sizeof(p->alen[0]));
+    struct ingest__parser *p = ingest__malloc(sizeof(*p));
     if (!p) {
         return NULL;
     }
@@ -951,15 +1035,23 @@ void ingest__parser_free(struct ingest__parser *p)
     ingest__free(p);
 }
 
-/* Readies expat for a document: a reset (or a new parser) and every
- * setting a reset clears. Returns 0 or -ENOMEM. */
-static int prepare(struct ingest__parser *p)
+static void drop_xp(struct ingest__parser *p)
 {
-    if (p->xp && p->used) {
-        if (!XML_ParserReset(p->xp, "UTF-8")) {
-            XML_ParserFree(p->xp);
-            p->xp = NULL;
-        }
+    if (p->xp) {
+        XML_ParserFree(p->xp);
+        p->xp = NULL;
+    }
+    p->streaming = false;
+}
+
+/* Readies expat for a new document or stream: a reset (or a new parser)
+ * and every setting a reset clears, but no element handlers. Returns 0 or
+ * -ENOMEM. */
+static int fresh(struct ingest__parser *p)
+{
+    p->streaming = false;
+    if (p->xp && !XML_ParserReset(p->xp, "UTF-8")) {
+        drop_xp(p);
     }
     if (!p->xp) {
         p->xp = XML_ParserCreate_MM("UTF-8", &mm_suite, NULL);
@@ -967,11 +1059,9 @@ static int prepare(struct ingest__parser *p)
             return -ENOMEM;
         }
     }
-    p->used = true;
     XML_Parser xp = p->xp;
     XML_SetHashSalt(xp, p->salt);
     XML_SetUserData(xp, p);
-    XML_SetElementHandler(xp, on_start, on_end);
     XML_SetStartDoctypeDeclHandler(xp, on_doctype);
     if (XML_SetBillionLaughsAttackProtectionMaximumAmplification) {
         XML_SetBillionLaughsAttackProtectionMaximumAmplification(
@@ -986,6 +1076,97 @@ static int prepare(struct ingest__parser *p)
             xp, at > AT_THRESHOLD_MIN ? at : AT_THRESHOLD_MIN);
     }
     return 0;
+}
+
+/*
+ * Starts a stream: expat reads STREAM_OPEN, and every document after it is
+ * an element of its content. Deferred reparsing is off: handlers must have
+ * seen a whole document when XML_Parse returns. Returns 1 when the stream
+ * is open, 0 when expat would not open it (the caller parses alone), or
+ * -ENOMEM.
+ */
+static int open_stream(struct ingest__parser *p)
+{
+    int rc = fresh(p);
+    if (rc < 0) {
+        return rc;
+    }
+    if (XML_SetReparseDeferralEnabled) {
+        XML_SetReparseDeferralEnabled(p->xp, XML_FALSE);
+    }
+    p->wrapper_open = false;
+    XML_SetStartElementHandler(p->xp, on_wrapper);
+    if (XML_Parse(p->xp, STREAM_OPEN, sizeof(STREAM_OPEN) - 1, 0) !=
+        XML_STATUS_OK) {
+        drop_xp(p); /* out of memory is all that can fail here */
+        return -ENOMEM;
+    }
+    if (!p->wrapper_open) {
+        return 0;
+    }
+    XML_SetElementHandler(p->xp, on_start, on_end);
+    p->fed = sizeof(STREAM_OPEN) - 1;
+    p->streaming = true;
+    p->stats.stream_opens++;
+    return 1;
+}
+
+/* True when @doc may go through the stream: one element first, small. */
+static bool stream_fits(const struct ingest__parser *p,
+                        const struct ingest__doc *doc)
+{
+    return !p->lim.standalone && !doc->truncated && doc->len >= 2 &&
+           doc->len <= RETAIN_BYTES && doc->data[0] == '<' &&
+           ingest__is_name_start((unsigned char)doc->data[1]);
+}
+
+static bool is_all_space(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Parses p->doc in the stream. Returns 1 when *@st and the result stand
+ * as a lone parse would give them, 0 when the document must be parsed
+ * alone for the answer (it ended oddly, or expat found it bad: the lone
+ * parse words the error), or -ENOMEM.
+ */
+static int parse_in_stream(struct ingest__parser *p, enum XML_Status *st)
+{
+    const struct ingest__doc *doc = p->doc;
+    if (!p->streaming || p->fed > STREAM_RESET_BYTES) {
+        int rc = open_stream(p);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
+    p->base = p->fed;
+    *st = XML_Parse(p->xp, doc->data, (int)doc->len, 0);
+    p->fed += doc->len;
+    if (*st != XML_STATUS_OK) {
+        p->streaming = false; /* stopped or broken: reopen for the next */
+        if (p->nomem) {
+            return -ENOMEM;
+        }
+        if (XML_GetErrorCode(p->xp) == XML_ERROR_NO_MEMORY) {
+            drop_xp(p);
+            return -ENOMEM;
+        }
+        /* Our own verdict on content stands: expat had accepted every
+         * byte before it, as it would alone. */
+        return p->failed && !p->anomaly ? 1 : 0;
+    }
+    if (!p->root_closed ||
+        !is_all_space(doc->data + p->root_end, doc->len - p->root_end)) {
+        p->streaming = false;
+        return 0;
+    }
+    return 1;
 }
 
 /* Builds the event of a good <event> document. Returns 0 or -ENOMEM. */
@@ -1076,6 +1257,10 @@ static void begin(struct ingest__parser *p, const struct ingest__doc *doc,
     p->n_matches = 0;
     p->n_incidents = 0;
     p->arena_len = 0;
+    p->root_closed = false;
+    p->anomaly = false;
+    p->base = 0;
+    p->root_end = 0;
 }
 
 /* Lets go of memory a large document made us take. */
@@ -1087,9 +1272,8 @@ static void trim(struct ingest__parser *p, size_t doc_len)
     if (scratch > RETAIN_BYTES) {
         drop_scratch(p);
     }
-    if (doc_len > RETAIN_BYTES && p->xp) {
-        XML_ParserFree(p->xp);
-        p->xp = NULL;
+    if (doc_len > RETAIN_BYTES) {
+        drop_xp(p);
     }
 }
 
@@ -1112,8 +1296,7 @@ static int finish(struct ingest__parser *p, enum XML_Status st)
     if (st != XML_STATUS_OK && !p->failed) {
         enum XML_Error err = XML_GetErrorCode(p->xp);
         if (err == XML_ERROR_NO_MEMORY) {
-            XML_ParserFree(p->xp); /* rebuilt by the next parse */
-            p->xp = NULL;
+            drop_xp(p); /* rebuilt by the next parse */
             return -ENOMEM;
         }
         res->reason = INGEST__REASON_NOT_WELL_FORMED;
@@ -1151,6 +1334,9 @@ static int finish(struct ingest__parser *p, enum XML_Status st)
 int ingest__parse(struct ingest__parser *p, const struct ingest__doc *doc,
                   struct ingest__result *res)
 {
+    enum XML_Status st = XML_STATUS_ERROR;
+    int rc = 0;
+
     begin(p, doc, res);
     if (doc->len > p->lim.doc_max) {
         res->kind = INGEST__DOC_REJECTED;
@@ -1159,17 +1345,40 @@ int ingest__parse(struct ingest__parser *p, const struct ingest__doc *doc,
                  "document larger than %zu bytes", p->lim.doc_max);
         return 0;
     }
-    int rc = prepare(p);
-    if (rc < 0) {
-        return rc;
+    if (stream_fits(p, doc)) {
+        rc = parse_in_stream(p, &st);
+        if (rc < 0) {
+            goto out;
+        }
+        if (rc == 0) {
+            begin(p, doc, res); /* again, alone */
+            p->stats.reparsed++;
+        } else {
+            p->stats.streamed++;
+        }
     }
-    enum XML_Status st = XML_Parse(p->xp, doc->data, (int)doc->len, 1);
+    if (rc == 0) {
+        rc = fresh(p);
+        if (rc < 0) {
+            goto out;
+        }
+        XML_SetElementHandler(p->xp, on_start, on_end);
+        st = XML_Parse(p->xp, doc->data, (int)doc->len, 1);
+        p->stats.alone++;
+    }
     rc = finish(p, st);
     trim(p, doc->len);
+out:
     if (rc < 0) {
         ingest__result_release(res);
     }
     return rc;
+}
+
+void ingest__parser_stats(const struct ingest__parser *p,
+                          struct ingest__parse_stats *out)
+{
+    *out = p->stats;
 }
 
 void ingest__result_release(struct ingest__result *res)

@@ -14,7 +14,7 @@
 
 #include "actor/actor.h"
 #include "ingest/ingest_impl.h"
-#include "tests/ingest_test_mem.h"
+#include "tests/ingest_test_util.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
