@@ -397,13 +397,24 @@ struct attr {
     uint32_t len;
 };
 
+/* strcmp(a, b) == 0 for the short names of SFP/1, two bytes a step (a
+ * byte after a non-NUL byte that matched is always there to read). */
 static inline bool streq(const char *a, const char *b)
 {
-    while (*a && *a == *b) {
-        a++;
-        b++;
+    for (;; a += 2, b += 2) {
+        if (a[0] != b[0]) {
+            return false;
+        }
+        if (a[0] == '\0') {
+            return true;
+        }
+        if (a[1] != b[1]) {
+            return false;
+        }
+        if (a[1] == '\0') {
+            return true;
+        }
     }
-    return *a == *b;
 }
 
 /*
