@@ -1061,16 +1061,21 @@ static void drop_xp(struct ingest__parser *p)
 static int fresh(struct ingest__parser *p)
 {
     p->streaming = false;
-    if (p->xp && !XML_ParserReset(p->xp, "UTF-8")) {
+    if (p->xp && !XML_ParserReset(p->xp, NULL)) {
         drop_xp(p);
     }
     if (!p->xp) {
-        p->xp = XML_ParserCreate_MM("UTF-8", &mm_suite, NULL);
+        p->xp = XML_ParserCreate_MM(NULL, &mm_suite, NULL);
         if (!p->xp) {
             return -ENOMEM;
         }
     }
     XML_Parser xp = p->xp;
+    /* Given to reset or create, the name is copied without a check, and
+     * a failed copy would let the document's declaration choose. */
+    if (XML_SetEncoding(xp, "UTF-8") != XML_STATUS_OK) {
+        return -ENOMEM;
+    }
     XML_SetHashSalt(xp, p->salt);
     XML_SetUserData(xp, p);
     XML_SetStartDoctypeDeclHandler(xp, on_doctype);

@@ -858,6 +858,44 @@ static void test_alloc_failure(void **state)
     fail_each_allocation(spec_example, true, true);
 }
 
+/* Under memory pressure the input stays UTF-8: a parse that goes
+ * through never reads a document in the encoding it declares. */
+static void test_alloc_failure_keeps_utf8(void **state)
+{
+    (void)state;
+    static const char latin1[] = "<?xml version=\"1.0\" "
+                                 "encoding=\"ISO-8859-1\"?><event seq=\"1\">"
+                                 "<match id=\"\xe9\"/></event>";
+    struct ingest__result res;
+    for (int warm = 0; warm < 2; warm++) {
+        for (uint64_t n = 1;; n++) {
+            tmem_start();
+            struct ingest__parser *p = ingest__parser_new(NULL);
+            assert_non_null(p);
+            if (warm) {
+                assert_int_equal(parse(p, spec_example, "s", &res), 0);
+                ingest__result_release(&res);
+            }
+            tmem.fail_at = tmem.allocs + n;
+            int rc = parse(p, latin1, "s", &res);
+            if (rc == 0) {
+                assert_int_equal(res.kind, INGEST__DOC_REJECTED);
+                assert_int_equal(res.reason, INGEST__REASON_NOT_WELL_FORMED);
+                ingest__result_release(&res);
+            } else {
+                assert_int_equal(rc, -ENOMEM);
+            }
+            bool done = tmem.failed == 0;
+            ingest__parser_free(p);
+            assert_int_equal(tmem.live, 0);
+            tmem_stop();
+            if (done) {
+                break;
+            }
+        }
+    }
+}
+
 static void test_memory_let_go(void **state)
 {
     (void)state;
@@ -1036,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_event_refcount),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_alloc_failure_keeps_utf8),
         cmocka_unit_test(test_memory_let_go),
         cmocka_unit_test(test_stream_matches_standalone),
         cmocka_unit_test(test_reason_names),
