@@ -11,7 +11,9 @@
  * a document that spans reads. Each document goes (copied into a message)
  * to the connection's parser actor, which turns it into an ingest__result:
  * a login, a heartbeat, a new struct event, an unknown root, or a rejection
- * with its reason and, when it could be read, its seq. Nothing here touches
+ * with its reason and, when it could be read, its seq. The parser reads
+ * most documents in one long expat stream and the others alone, with the
+ * same answer either way (ingest_parse.c says how). Nothing here touches
  * actors, clocks or sockets, so everything is tested by calling it.
  *
  * Memory is bounded per connection: the framer holds at most one document
@@ -175,7 +177,8 @@ void ingest__frame_release(struct ingest__framer *f);
 /*
  * Gives @f the next @len bytes of the stream, read at @now_ms (wall clock,
  * ms). Not copied: they must stay unchanged until ingest__frame_next()
- * returns 0 or an error. Call it only when the previous input is consumed.
+ * returns 0 or an error. Call it only when the previous input is consumed
+ * (anything else is our bug: it aborts).
  */
 void ingest__frame_input(struct ingest__framer *f, const char *data, size_t len,
                          int64_t now_ms);
@@ -274,11 +277,13 @@ void ingest__parser_free(struct ingest__parser *p);
 
 /*
  * Parses one document into *@res (overwritten; release it with
- * ingest__result_release()). An event's source is @doc->source or else the
- * event's own `source` attribute; one that names neither is rejected as
- * unauthenticated, and an attribute that names another source than
- * @doc->source is a bad_attribute. Returns 0 with res->kind set to any
- * kind, or -ENOMEM (res holds nothing; @p stays usable).
+ * ingest__result_release()). @doc and its bytes are not kept (an event
+ * holds a copy of them as raw). An event's source is @doc->source or else
+ * the event's own `source` attribute; one that names neither is rejected
+ * as unauthenticated, and an attribute that names another source than
+ * @doc->source is a bad_attribute. The first violation is the answer.
+ * Returns 0 with res->kind set to any kind, or -ENOMEM (res holds nothing;
+ * @p stays usable).
  */
 int ingest__parse(struct ingest__parser *p, const struct ingest__doc *doc,
                   struct ingest__result *res);
@@ -291,6 +296,7 @@ struct ingest__parse_stats {
     uint64_t stream_opens; /* streams started (each a parser reset) */
 };
 
+/* Fills @out with @p's counters since ingest__parser_new(). */
 void ingest__parser_stats(const struct ingest__parser *p,
                           struct ingest__parse_stats *out);
 
