@@ -1,5 +1,6 @@
-/* tests/ingest_test_util.h - a counting, failing allocator for ingest's
- * allocation seam (ingest__mem), shared by the ingest unit tests. */
+/* tests/ingest_test_util.h - helpers shared by the ingest tests and the
+ * fuzzer: a counting, failing allocator for ingest's allocation seam
+ * (ingest__mem), a seeded PRNG, and a canonical text of a parse result. */
 #ifndef TESTS_INGEST_TEST_UTIL_H
 #define TESTS_INGEST_TEST_UTIL_H
 
@@ -114,6 +115,17 @@ static inline void tmem_stop(void)
 static inline void tmem_peak_reset(void)
 {
     tmem.peak = tmem.live;
+}
+
+/* A deterministic PRNG (xorshift64*): a failure replays from its seed. */
+static uint64_t trng_state = 0x9e3779b97f4a7c15ull;
+
+static inline uint64_t trng(void)
+{
+    trng_state ^= trng_state >> 12;
+    trng_state ^= trng_state << 25;
+    trng_state ^= trng_state >> 27;
+    return trng_state * 2685821657736338717ull;
 }
 
 static inline const char *tdump_str(const char *s)

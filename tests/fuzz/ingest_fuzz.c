@@ -32,16 +32,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ull;
-}
-
 struct run {
     struct actor_buf frames; /* transcript of what the framer said */
     int rc;                  /* its last status */
@@ -61,7 +51,7 @@ static void frame_all(const char *s, size_t n, size_t doc_max, bool split,
     do {
         size_t len = n - at;
         if (split) {
-            size_t want = 1 + rng() % ((size_t)1 << (rng() % max_log2));
+            size_t want = 1 + trng() % ((size_t)1 << (trng() % max_log2));
             len = want < len ? want : len;
         }
         ingest__frame_input(&f, s + at, len, (int64_t)at);
@@ -213,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t doc_max = limits[data[0] & 3];
     const char *source = data[0] & 4 ? "feed-eu-1" : NULL;
-    rng_state = 0x9e3779b97f4a7c15ull ^ ((uint64_t)data[1] << 8 | data[2]);
+    trng_state = 0x9e3779b97f4a7c15ull ^ ((uint64_t)data[1] << 8 | data[2]);
     const char *s = (const char *)data + 3;
     size_t n = size - 3;
 
