@@ -1302,6 +1302,13 @@ static int finish(struct ingest__parser *p, enum XML_Status st)
     if (p->nomem) {
         return -ENOMEM;
     }
+    enum XML_Error err = st == XML_STATUS_OK || p->failed
+                             ? XML_ERROR_NONE
+                             : XML_GetErrorCode(p->xp);
+    if (err == XML_ERROR_NO_MEMORY) {
+        drop_xp(p); /* rebuilt by the next parse */
+        return -ENOMEM;
+    }
     if (doc->truncated) {
         res->kind = INGEST__DOC_REJECTED;
         res->reason = INGEST__REASON_TOO_LARGE;
@@ -1309,12 +1316,7 @@ static int finish(struct ingest__parser *p, enum XML_Status st)
                  "document larger than %zu bytes", p->lim.doc_max);
         return 0;
     }
-    if (st != XML_STATUS_OK && !p->failed) {
-        enum XML_Error err = XML_GetErrorCode(p->xp);
-        if (err == XML_ERROR_NO_MEMORY) {
-            drop_xp(p); /* rebuilt by the next parse */
-            return -ENOMEM;
-        }
+    if (err != XML_ERROR_NONE) {
         res->reason = INGEST__REASON_NOT_WELL_FORMED;
         snprintf(res->detail, sizeof(res->detail), "line %lu col %lu: %s",
                  (unsigned long)XML_GetCurrentLineNumber(p->xp),

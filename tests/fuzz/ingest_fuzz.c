@@ -14,8 +14,9 @@
 
 /*
  * The first three bytes choose the run: byte 0 the document limit (64,
- * 512, 4096 bytes or the default) and whether the connection is bound to
- * a source; bytes 1-2 seed the sizes of the reads the rest is cut into.
+ * 512, 4096 bytes or the default), whether the connection is bound to a
+ * source, and whether parses also run short of memory; bytes 1-2 seed the
+ * sizes of the reads the rest is cut into.
  * The stream is framed twice, whole and in those reads, and the two
  * transcripts must match to the byte. Every document is parsed twice, in
  * the stream and alone, and the results must match to the letter.
@@ -147,11 +148,14 @@ static void check_event(const struct event *ev, const char *doc, size_t len,
     }
 }
 
-/* Parses one frame with both parsers; the results must be the same. */
+/* Parses one frame with both parsers; the results must be the same. With
+ * @starve, parses it once more in the stream with one of its first
+ * allocations failing: out of memory, or the same result again. */
 static void parse_frame(struct ingest__parser *stream,
                         struct ingest__parser *alone,
                         const struct ingest__limits *lim, const char *doc,
-                        size_t len, bool truncated, const char *source)
+                        size_t len, bool truncated, const char *source,
+                        bool starve)
 {
     struct ingest__doc d = {.data = doc,
                             .len = len,
@@ -191,6 +195,22 @@ static void parse_frame(struct ingest__parser *stream,
     }
     ingest__result_release(&r1);
     ingest__result_release(&r2);
+    if (starve) {
+        tmem.fail_at = tmem.allocs + 1 + trng() % 6;
+        int rc = ingest__parse(stream, &d, &r1);
+        tmem.fail_at = 0;
+        if (rc == 0) {
+            actor_buf_reset(&d1);
+            tdump_result(&d1, &r1);
+            if (d1.len != d2.len || memcmp(d1.data, d2.data, d1.len) != 0) {
+                fprintf(stderr, "starved:\n%s\nalone:\n%s\n", d1.data, d2.data);
+                abort();
+            }
+            ingest__result_release(&r1);
+        } else {
+            CHECK(rc == -ENOMEM && r1.event == NULL);
+        }
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -220,7 +240,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* parsing: every framed document, in the stream and alone */
+    /* parsing: every framed document, in the stream and alone; with
+     * starve, through the counting allocator, which fails now and then */
+    bool starve = data[0] & 8;
+    if (starve) {
+        tmem_start();
+    }
     struct ingest__limits lim = {.doc_max = doc_max ? doc_max
                                                     : INGEST_DOC_MAX_DEFAULT};
     lim.value_max = lim.doc_max < INGEST_VALUE_MAX ? (uint32_t)lim.doc_max
@@ -237,14 +262,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ingest__frame_input(&f, s, n, 0);
     while ((rc = ingest__frame_next(&f, &fr)) > 0) {
         parse_frame(stream, alone, &lim, fr.data, fr.len,
-                    rc == INGEST__FRAME_TOO_LARGE, source);
+                    rc == INGEST__FRAME_TOO_LARGE, source, starve);
     }
     /* and the raw input as one document, framed or not */
     if (n <= lim.doc_max) {
-        parse_frame(stream, alone, &lim, s, n, false, source);
+        parse_frame(stream, alone, &lim, s, n, false, source, starve);
     }
     ingest__frame_release(&f);
     ingest__parser_free(stream);
     ingest__parser_free(alone);
+    if (starve) {
+        CHECK(tmem.live == 0); /* nothing leaked, whatever failed */
+        tmem_stop();
+    }
     return 0;
 }
