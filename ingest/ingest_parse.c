@@ -99,11 +99,13 @@ extern XML_Bool XML_SetReparseDeferralEnabled(XML_Parser parser,
 
 enum root { ROOT_NONE, ROOT_LOGIN, ROOT_CT, ROOT_EVENT, ROOT_UNKNOWN };
 
-/* A kept string: 0 when absent, else its offset in the arena plus one. */
-typedef uint32_t sref;
-
+/*
+ * Scratch copies of a match and an incident. A kept string is a uint32_t
+ * ref: 0 when absent, else its offset in the arena plus one (the arena
+ * moves as it grows, so no pointers until the event is built).
+ */
 struct smatch {
-    sref id, sport, competition, home, away, start, phase;
+    uint32_t id, sport, competition, home, away, start, phase; /* refs */
     uint64_t msgnr;
     bool has_msgnr;
     bool full;
@@ -115,7 +117,7 @@ struct smatch {
 };
 
 struct sincident {
-    sref id, type, player, assist;
+    uint32_t id, type, player, assist; /* refs */
     int32_t minute, stoppage;
     int8_t team, confirmed;
     uint8_t action;
@@ -138,9 +140,9 @@ struct ingest__parser {
     uint32_t skip;  /* depth of the ignored subtree we are in, or 0 */
     bool failed;    /* stopped: res->reason, or nomem */
     bool nomem;
-    bool in_match; /* a match element is open (depth 2) */
-    uint8_t seen;  /* its children so far, enum event_part bits */
-    sref source, sent;
+    bool in_match;         /* a match element is open (depth 2) */
+    uint8_t seen;          /* its children so far, enum event_part bits */
+    uint32_t source, sent; /* refs */
     int64_t sent_ms;
     uint64_t seq;
     bool root_closed; /* the root element has ended */
@@ -367,7 +369,7 @@ static void *grow(struct ingest__parser *p, void *arr, uint32_t n,
 
 /* Keeps @len bytes at @s (plus a NUL). Returns its ref; 0 when out of
  * memory (the parse is stopped). */
-static sref keep(struct ingest__parser *p, const char *s, size_t len)
+static uint32_t keep(struct ingest__parser *p, const char *s, size_t len)
 {
     if (len + 1 > p->arena_cap - p->arena_len) {
         size_t cap = p->arena_cap ? p->arena_cap : 1024;
@@ -382,7 +384,7 @@ static sref keep(struct ingest__parser *p, const char *s, size_t len)
         p->arena = a;
         p->arena_cap = cap;
     }
-    sref ref = (sref)p->arena_len + 1;
+    uint32_t ref = (uint32_t)p->arena_len + 1;
     memcpy(p->arena + p->arena_len, s, len);
     p->arena[p->arena_len + len] = '\0';
     p->arena_len += len + 1;
@@ -461,7 +463,7 @@ static bool pick(struct ingest__parser *p, const char *elem,
     return true;
 }
 
-static sref keep_attr(struct ingest__parser *p, const struct attr *a)
+static uint32_t keep_attr(struct ingest__parser *p, const struct attr *a)
 {
     return a->v ? keep(p, a->v, a->len) : 0;
 }
