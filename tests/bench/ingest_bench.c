@@ -31,8 +31,8 @@
  * closest to its own cost; the ratio is of those two.
  */
 
-#define STREAM_BYTES (32u << 20)
-#define ROUNDS       11
+#define STREAM_BYTES (16u << 20)
+#define ROUNDS       25
 #define READ_BYTES   (64u << 10)
 
 extern char **environ;
