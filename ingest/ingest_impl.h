@@ -178,7 +178,7 @@ void ingest__frame_release(struct ingest__framer *f);
  * Gives @f the next @len bytes of the stream, read at @now_ms (wall clock,
  * ms). Not copied: they must stay unchanged until ingest__frame_next()
  * returns 0 or an error. Call it only when the previous input is consumed
- * (anything else is our bug: it aborts).
+ * or the framer has failed (anything else is our bug: it aborts).
  */
 void ingest__frame_input(struct ingest__framer *f, const char *data, size_t len,
                          int64_t now_ms);

@@ -434,6 +434,8 @@ static void test_runaway_boundary(void **state)
      * is pending at exactly four times the limit */
     assert_int_equal(ingest__frame_pending(&f), 400);
     assert_int_equal(ingest__frame_next(&f, &fr), -EMSGSIZE);
+    ingest__frame_input(&f, doc, 10, 0); /* more bytes change nothing */
+    assert_int_equal(ingest__frame_next(&f, &fr), -EMSGSIZE);
     ingest__frame_release(&f);
 }
 
