@@ -261,7 +261,7 @@ struct ingest__result {
     char event_source[INGEST_SOURCE_MAX + 1]; /* EVENT: the event's own
                                  `source` attribute, or "" */
     char root[32];    /* UNKNOWN: the root's name, maybe cut */
-    char detail[128]; /* REJECTED: why, for people */
+    char detail[128]; /* REJECTED: why, for people; printable ASCII */
 };
 
 struct ingest__parser;

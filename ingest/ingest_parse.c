@@ -336,6 +336,13 @@ fail(struct ingest__parser *p, enum ingest__reason reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->res->detail, sizeof(p->res->detail), fmt, ap);
     va_end(ap);
+    /* Names quoted from the document may be cut mid-character: keep the
+     * detail plain ASCII, safe in any log line or reply. */
+    for (char *c = p->res->detail; *c; c++) {
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
+            *c = '?';
+        }
+    }
     stop(p);
 }
 

@@ -85,6 +85,9 @@ static void expect_reject(struct ingest__parser *p, const char *xml,
     }
     assert_null(res.event);
     assert_true(res.detail[0] != '\0');
+    for (const char *c = res.detail; *c; c++) {
+        assert_true(*c >= 0x20 && *c < 0x7f);
+    }
     ingest__result_release(&res);
 }
 
@@ -272,6 +275,10 @@ struct reject_case {
 };
 
 #define EV(attrs, body) "<event seq=\"7\"" attrs ">" body "</event>"
+#define E8              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define V64             "0123456789012345678901234567890123456789012345678901234567890123"
+#define V256            V64 V64 V64 V64
+#define V1025           V256 V256 V256 V256 "x"
 #define MA(body)        EV("", "<match id=\"m\">" body "</match>")
 
 static const struct reject_case reject_cases[] = {
@@ -361,6 +368,8 @@ static const struct reject_case reject_cases[] = {
      INGEST__REASON_BAD_ATTRIBUTE, 7},
     {MA("<incident id=\"i\" action=\"remove\"/>"), INGEST__REASON_BAD_ATTRIBUTE,
      7},
+    /* a detail quoting a non-ASCII name (cut mid-character) stays ASCII */
+    {MA("<status x" E8 E8 "=\"" V1025 "\"/>"), INGEST__REASON_BAD_ATTRIBUTE, 7},
     /* a later violation after good matches still rejects the event */
     {EV("", "<match id=\"a\"/><match id=\"b\"><score home=\"x\" "
             "away=\"1\"/></match>"),
