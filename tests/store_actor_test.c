@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ingest/event.h"
+#include "ingest/ingest_impl.h"
 #include "model/model_impl.h"
 #include "store/store_impl.h"
 #include "tests/pgq.h"
@@ -28,12 +29,12 @@
  * The store is spawned without a thread of its own (manual mode runs every
  * actor on the test's thread, so handlers run in a known order), against a
  * real cluster that the tests stop and start. Its inputs are the real
- * messages: events built here, updates made by the model's own pure code
- * (model__match_apply), so images and their references are the ones the
- * daemon passes. Its outputs are watched by a recorder actor registered as
- * `source:<name>` (acks, with the database's state at the moment each one
- * is handled) or used as a requester (loads), by the database, by the
- * metrics and by the log.
+ * messages: events parsed by ingest's parser, updates made by the model's
+ * own pure code (model__match_apply), so events, images and their
+ * references are the ones the daemon passes. Its outputs are watched by a
+ * recorder actor registered as `source:<name>` (acks, with the database's state
+ * at the moment each one is handled) or used as a requester (loads), by the
+ * database, by the metrics and by the log.
  *
  * The back-pressure test needs the store's own loop, so it runs the
  * runtime with threads and waits (with a deadline) for what must happen.
@@ -45,73 +46,48 @@ static struct pgtemp cluster;
 
 /* ---- events -------------------------------------------------------------- */
 
-#define MAX_ELEMENTS 4
-
-struct test_event {
-    struct event ev; /* first: event_unref() frees the whole */
-    struct event_match m[MAX_ELEMENTS];
-    struct event_incident inc[MAX_ELEMENTS];
-    char inc_id[MAX_ELEMENTS][24];
-    char raw[96];
-};
+static struct ingest__parser *parser;
 
 /*
- * Events come from ingest in the daemon; these are single allocations, so
- * the weak definition here frees them. A strong one linked in (once
- * ingest's objects are pulled into a test) frees them the same way.
+ * A new event @seq of @source, parsed by ingest from its XML: one element
+ * per id in @ids, each moving the clock and the score; @incident: each also
+ * inserts an incident.
  */
-__attribute__((weak)) void event_unref(struct event *ev)
-{
-    if (ev && atomic_fetch_sub(&ev->refs, 1) == 1) {
-        free(ev);
-    }
-}
-
-/* A new event @seq of @source with one element per id in @ids, each moving
- * the clock; @incident: each element also inserts an incident. */
 static struct event *make_event(const char *source, uint64_t seq,
                                 const char *const *ids, uint32_t n,
                                 bool incident)
 {
-    assert_true(n <= MAX_ELEMENTS);
-    struct test_event *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    atomic_init(&t->ev.refs, 1);
-    t->ev.source = source;
-    t->ev.seq = seq;
-    t->ev.sent_ms = EVENT_ABSENT;
-    t->ev.received_ms = BASE_MS + (int64_t)seq;
-    int len = snprintf(t->raw, sizeof(t->raw), "<event seq=\"%llu\"/>",
-                       (unsigned long long)seq);
-    t->ev.raw = t->raw;
-    t->ev.raw_len = (size_t)len;
-    t->ev.matches = t->m;
-    t->ev.n_matches = n;
+    struct actor_buf x;
+    actor_buf_init(&x);
+    actor_buf_printf(&x, "<event seq=\"%llu\">", (unsigned long long)seq);
     for (uint32_t i = 0; i < n; i++) {
-        struct event_match *m = &t->m[i];
-        m->id = ids[i];
-        m->parts = EVENT_HAS_CLOCK | EVENT_HAS_SCORE;
-        m->clock_seconds = (int32_t)(seq % 5400);
-        m->clock_running = 1;
-        m->score_home = (uint32_t)(seq % 7);
-        m->score_away = 1;
+        actor_buf_printf(&x,
+                         "<match id=\"%s\"><clock time=\"%02u:%02u\" "
+                         "running=\"1\"/><score home=\"%u\" away=\"1\"/>",
+                         ids[i], (unsigned)(seq % 5400 / 60),
+                         (unsigned)(seq % 60), (unsigned)(seq % 7));
         if (incident) {
-            snprintf(t->inc_id[i], sizeof(t->inc_id[i]), "i-%llu-%u",
-                     (unsigned long long)seq, i);
-            t->inc[i] = (struct event_incident){
-                .id = t->inc_id[i],
-                .type = "goal",
-                .minute = 10,
-                .stoppage = EVENT_ABSENT,
-                .team = EVENT_TEAM_HOME,
-                .confirmed = 1,
-                .action = EVENT_ACTION_INSERT,
-            };
-            m->incidents = &t->inc[i];
-            m->n_incidents = 1;
+            actor_buf_printf(&x,
+                             "<incident id=\"i-%llu-%u\" type=\"goal\" "
+                             "team=\"home\" minute=\"10\" confirmed=\"1\"/>",
+                             (unsigned long long)seq, i);
         }
+        actor_buf_str(&x, "</match>");
     }
-    return &t->ev;
+    actor_buf_str(&x, "</event>");
+    assert_int_equal(x.err, 0);
+    const struct ingest__doc doc = {.data = x.data,
+                                    .len = x.len,
+                                    .received_ms = BASE_MS + (int64_t)seq,
+                                    .source = source};
+    struct ingest__result res;
+    assert_int_equal(ingest__parse(parser, &doc, &res), 0);
+    assert_int_equal(res.kind, INGEST__DOC_EVENT);
+    struct event *ev = res.event;
+    res.event = NULL;
+    ingest__result_release(&res);
+    actor_buf_release(&x);
+    return ev;
 }
 
 /* ---- the model's side ---------------------------------------------------- */
@@ -513,8 +489,11 @@ static void test_acked_after_commit(void **state)
     assert_int_equal(pgq_int("SELECT version FROM matches WHERE id = 'm:1'"),
                      3);
     assert_int_equal(pgq_int("SELECT count(*) FROM incidents"), 2);
-    assert_string_equal(pgq_text("SELECT raw FROM feed_events WHERE seq = 7"),
-                        "\\x3c6576656e74207365713d2237222f3e");
+    assert_string_equal(
+        pgq_text("SELECT convert_from(raw, 'UTF8') FROM feed_events"
+                 " WHERE seq = 7"),
+        "<event seq=\"7\"><match id=\"m:1\"><clock time=\"00:07\" "
+        "running=\"1\"/><score home=\"0\" away=\"1\"/></match></event>");
     assert_string_equal(
         pgq_text("SELECT source || ':' || seq FROM match_updates"
                  " WHERE match_id = 'm:2'"),
@@ -1073,6 +1052,10 @@ static int group_setup(void **state)
         pgtemp_stop(&cluster);
         return -1;
     }
+    parser = ingest__parser_new(NULL);
+    if (!parser) {
+        return -1;
+    }
     log_fd = memfd_create("store-log", 0);
     if (log_fd < 0) {
         return -1;
@@ -1088,6 +1071,7 @@ static int group_teardown(void **state)
     pgtemp_stop(&cluster);
     actor_log_set_fd(2);
     close(log_fd);
+    ingest__parser_free(parser);
     return 0;
 }
 

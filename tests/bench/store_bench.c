@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ingest/event.h"
+#include "ingest/ingest_impl.h"
 #include "model/model_impl.h"
 #include "store/store_impl.h"
 #include "tests/pgtemp.h"
@@ -48,8 +49,9 @@
  * the way the pipeline feeds it: per source an actor that keeps a window
  * of events in flight (the row, then one message per match element, as
  * the source and the match actors send them), and sends more as acks come
- * back. Its updates are the model's own (model__match_apply), made before
- * the clock starts. The time runs from the first message to the last ack,
+ * back. Its events are ingest's (parsed from feedsim-like XML) and its
+ * updates the model's own (model__match_apply), made before the clock
+ * starts. The time runs from the first message to the last ack,
  * and the limit is again a raw COPY of exactly the rows it left. Latency
  * is each event's, from its row being sent to the ack that covered it.
  *
@@ -590,14 +592,6 @@ static double limit_round(PGconn *c, int round, struct actor_buf *data,
 #define ACTOR_WINDOW  500 /* events in flight per source */
 #define ACTOR_MATCHES 40
 
-/* The bench's events are single allocations (see make_actor_event). */
-__attribute__((weak)) void event_unref(struct event *ev)
-{
-    if (ev && atomic_fetch_sub(&ev->refs, 1) == 1) {
-        free(ev);
-    }
-}
-
 struct actor_item {
     struct event *ev;
     struct update *up[2]; /* the model's update per element */
@@ -619,46 +613,39 @@ struct bsource {
 
 enum { BSOURCE_START = ACTOR_MSG_USER + 1 };
 
-static struct event *make_actor_event(const char *source, uint64_t seq,
+/* Event @seq of @source as feedsim writes one, parsed by ingest. */
+static struct event *make_actor_event(struct ingest__parser *parser,
+                                      const char *source, uint64_t seq,
                                       const char *const *ids, uint32_t n,
                                       int minute)
 {
-    struct {
-        struct event ev;
-        struct event_match m[2];
-        char raw[768];
-    } *t = xcalloc(1, sizeof(*t));
-    atomic_init(&t->ev.refs, 1);
-    t->ev.source = source;
-    t->ev.seq = seq;
-    t->ev.received_ms = BASE_MS + (int64_t)seq;
-    t->ev.sent_ms = t->ev.received_ms - 40;
-    t->ev.matches = t->m;
-    t->ev.n_matches = n;
-    int len = snprintf(t->raw, sizeof(t->raw),
+    char xml[1024];
+    int len = snprintf(xml, sizeof(xml),
                        "<event seq=\"%llu\" sent=\"2026-11-21T15:04:05.123Z\">",
                        (unsigned long long)seq);
     for (uint32_t j = 0; j < n; j++) {
-        t->m[j] = (struct event_match){
-            .id = ids[j],
-            .parts = EVENT_HAS_STATUS | EVENT_HAS_CLOCK | EVENT_HAS_SCORE,
-            .phase = minute < 45 ? "first_half" : "second_half",
-            .clock_seconds = minute * 60 + (int32_t)(seq % 60),
-            .clock_running = 1,
-            .score_home = (uint32_t)(seq % 3),
-            .score_away = 1,
-        };
-        len += snprintf(t->raw + len, sizeof(t->raw) - (size_t)len,
-                        "<match id=\"%s\" feedtype=\"delta\"><status phase="
-                        "\"%s\"/><clock time=\"%02d:%02d\" running=\"1\"/>"
-                        "<score home=\"%u\" away=\"1\"/></match>",
-                        ids[j], t->m[j].phase, minute, (int)(seq % 60),
-                        t->m[j].score_home);
+        len += snprintf(xml + len, sizeof(xml) - (size_t)len,
+                        "<match id=\"%s\" feedtype=\"delta\">"
+                        "<status phase=\"%s\"/><clock time=\"%02d:%02d\" "
+                        "running=\"1\"/><score home=\"%u\" away=\"1\"/>"
+                        "</match>",
+                        ids[j], minute < 45 ? "first_half" : "second_half",
+                        minute, (int)(seq % 60), (unsigned)(seq % 3));
     }
-    len += snprintf(t->raw + len, sizeof(t->raw) - (size_t)len, "</event>");
-    t->ev.raw = t->raw;
-    t->ev.raw_len = (size_t)len;
-    return &t->ev;
+    len += snprintf(xml + len, sizeof(xml) - (size_t)len, "</event>");
+    const struct ingest__doc doc = {.data = xml,
+                                    .len = (size_t)len,
+                                    .received_ms = BASE_MS + (int64_t)seq,
+                                    .source = source};
+    struct ingest__result res;
+    if (ingest__parse(parser, &doc, &res) != 0 ||
+        res.kind != INGEST__DOC_EVENT) {
+        die("parse", res.detail);
+    }
+    struct event *ev = res.event;
+    res.event = NULL;
+    ingest__result_release(&res);
+    return ev;
 }
 
 /* Every source's events with the model's updates for them: match k is
@@ -672,6 +659,10 @@ static void make_actor_workload(struct bsource *src, size_t n_events)
         if (model__match_init(&models[k], ids[k]) != 0) {
             die("model", "init");
         }
+    }
+    struct ingest__parser *parser = ingest__parser_new(NULL);
+    if (!parser) {
+        die("parser", "out of memory");
     }
     rng = 0x9e3779b97f4a7c15ull;
     size_t per = n_events / ACTOR_SOURCES;
@@ -691,8 +682,8 @@ static void make_actor_workload(struct bsource *src, size_t n_events)
                                           (uint32_t)mine);
             const char *pair[2] = {ids[k1], ids[k2]};
             uint32_t n = rnd(10) == 0 ? 2 : 1;
-            struct event *ev =
-                make_actor_event(b->name, i + 1, pair, n, (int)(i * 90 / per));
+            struct event *ev = make_actor_event(parser, b->name, i + 1, pair, n,
+                                                (int)(i * 90 / per));
             b->items[i].ev = ev;
             for (uint32_t j = 0; j < n; j++) {
                 struct model__match *m = &models[j ? k2 : k1];
@@ -708,6 +699,7 @@ static void make_actor_workload(struct bsource *src, size_t n_events)
         model__match_release(&models[k]);
     }
     free(models);
+    ingest__parser_free(parser);
 }
 
 static void free_actor_workload(struct bsource *src)
