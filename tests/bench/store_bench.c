@@ -67,7 +67,7 @@
 
 #define MAX_SOURCES 4
 #define MAX_MATCHES 500
-#define ROUNDS      5
+#define ROUNDS      3
 #define BASE_MS     1795000000000LL
 
 struct profile {
