@@ -870,6 +870,9 @@ static int store_handle(struct actor_ctx *ctx, void *state,
         return rc;
     }
     int err = after(ctx, s);
+    if (err < 0 && rc == ACTOR_KEPT) {
+        s->n_waiting--; /* the runtime frees it with the error */
+    }
     return err < 0 ? err : rc;
 }
 
