@@ -7,9 +7,11 @@
  * The parser turns one composed <event> document into one struct event: a
  * single allocation holding the header, the match and incident arrays, every
  * string (NUL-terminated) and the raw document bytes. Later stages read it
- * without touching XML and without locks: after event_publish() nothing in
- * it changes but the reference count. Every stage that keeps it takes a
+ * without touching XML and without locks: once the parser hands it out
+ * (the message send that carries it orders the writes) nothing in it
+ * changes but the reference count. Every stage that keeps it takes a
  * reference (event_ref) and drops it (event_unref); the last drop frees it.
+ * The raw bytes are followed by a NUL that raw_len does not count.
  *
  * Absent values: strings are NULL, integers EVENT_ABSENT, enums *_NONE.
  */
@@ -82,7 +84,7 @@ struct event {
     int64_t sent_ms;      /* `sent`, ms since the epoch; EVENT_ABSENT */
     const char *sent;     /* `sent` as given, or NULL */
     int64_t received_ms;  /* wall clock when its last byte was framed */
-    const char *raw;      /* the document as received (not NUL-counted) */
+    const char *raw;      /* the document as received (NUL after raw_len) */
     size_t raw_len;
     const struct event_match *matches; /* in document order */
     uint32_t n_matches;

@@ -39,11 +39,11 @@
  *   (durable) and the highest seq it holds (store__pending_last_seq); the
  *   source dedupes against the latter. The tracker also drops a stale seq
  *   itself.
- * - An element whose applied message never comes (its match actor died):
- *   its event never completes, its source's acks stop, its window fills and
- *   the feed stalls. The actor must give events a completion deadline and,
- *   past it, fail: rest_for_one then rebuilds the model from the database
- *   and the sources resend from acked. Nothing durable is lost.
+ * - An element whose match actor died with it queued: the runtime frees
+ *   the queued message, whose free function sends the store an outcome
+ *   MODEL_LOST, which completes the element like any other (no deadline
+ *   needed). The element's change is not applied; the restarted match
+ *   rebuilds from the newest state the store knows.
  * - A crash between an event's first durable update and its ack: the
  *   resend applies its elements again. With msgnr (kept in matches) the
  *   model skips them; without, an element is applied twice: the same state,
@@ -56,10 +56,11 @@
  *
  * Back-pressure and memory: what the store holds is bounded by the feeds'
  * windows (an unacked event blocks its window) plus its mailbox. While
- * PostgreSQL is up the store always drains its mailbox (a batch that is
- * full is written first); only while it is down does it stop draining at
- * its bound, and that cannot deadlock: completing an event needs messages
- * from the mailbox, writing it needs only the database.
+ * PostgreSQL takes writes the store always drains its mailbox (a batch
+ * that is full is written first); only while writes fail does it stop
+ * draining at its backlog bound, and that cannot deadlock: completing an
+ * event needs messages from the mailbox, writing it needs only the
+ * database.
  *
  * At start-up the model is rebuilt from what store_load() hands back: every
  * stored match with its live incidents, in the order browsers saw them, and
@@ -73,6 +74,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor/actor.h"
 #include "model/update.h"
 
 #define STORE_REJECTED_RAW_MAX (64u * 1024) /* bytes of a dead letter kept */
@@ -139,6 +141,60 @@ void store_load_free(struct store_load *load);
  */
 uint64_t store_load_acked(const struct store_load *load, const char *source);
 
+/* ---- the store actor ----------------------------------------------------- */
+
+#define STORE_BATCH_ROWS_DEFAULT  8192u      /* rows that flush a batch */
+#define STORE_BATCH_MS_DEFAULT    50u        /* ms that flush a batch */
+#define STORE_BACKLOG_DEFAULT     200000u    /* rows held in an outage */
+#define STORE_RETENTION_S_DEFAULT 86400u     /* s an ended match is loaded */
+#define STORE_MAILBOX_DEFAULT     (1u << 20) /* messages */
+#define STORE_SHUTDOWN_MS         15000u     /* grace for the last flush */
+
+struct store_config {
+    const char *conninfo;     /* libpq conninfo or URI; NULL or "": libpq's
+                                 PG* environment. Not owned. */
+    uint32_t batch_rows;      /* flush when the batch holds this many rows */
+    uint32_t batch_ms;        /* ... or its first row is this old (ms) */
+    uint32_t backlog_rows;    /* rows held (batch and incomplete events) at
+                                 which an outage stops the mailbox's draining */
+    uint32_t retention_s;     /* ended matches older than this are not loaded
+                                 at start-up; 0: every match is */
+    uint32_t mailbox;         /* mailbox capacity in messages */
+    uint32_t backoff_base_ms; /* reconnection backoff: first ceiling */
+    uint32_t backoff_cap_ms;  /* ... and its cap */
+    bool no_idle_flush;       /* tests and benchmarks: flush on rows and time
+                                 only, not as soon as the mailbox is drained */
+};
+
+/* Fills @cfg with the defaults above (conninfo NULL). Any field left 0 in
+ * a config means its default too, except retention_s (0: keep all). */
+void store_config_default(struct store_config *cfg);
+
+/*
+ * The store actor: register it `store`, with .thread = true and a mailbox
+ * of cfg->mailbox messages, .arg = a struct store_config (not owned; must
+ * outlive the actor). Its init connects and loads, retrying with backoff
+ * while the database is down, and defers (ACTOR_DEFER) until loaded, so
+ * nothing started after it sees an unloaded store.
+ *
+ * It takes STORE_MSG_EVENT, STORE_MSG_REJECTED, MODEL_MSG_UPDATE (every
+ * outcome; ev == NULL for changes no event caused), STORE_MSG_LOAD_REQ and
+ * STORE_MSG_ACKED_REQ; after each COMMIT it sends STORE_MSG_ACK to
+ * `source:<name>` for every source whose durable seq advanced.
+ */
+extern const struct actor_ops store_ops;
+
+/*
+ * Fills @out with the store's child spec: permanent, STORE_SHUTDOWN_MS to
+ * stop, the actor above with @cfg as its arg (not owned: it must live as
+ * long as the process). Returns 0.
+ */
+int store_child_spec(const struct store_config *cfg,
+                     struct actor_child_spec *out);
+
+/* True while the store is connected to PostgreSQL (any thread; /readyz). */
+bool store_db_is_up(void);
+
 /* ---- messages ------------------------------------------------------------ */
 
 struct event;
@@ -165,7 +221,7 @@ struct store_event_msg {
 /* A rejected document. Those with a seq come from the source actor in seq
  * order (they are acked like events); the rest from the connection. */
 struct store_rejected_msg {
-    struct actor_msg hdr; /* STORE_MSG_REJECTED */
+    struct actor_msg hdr;      /* STORE_MSG_REJECTED */
     struct store_rejected rej; /* strings and raw owned by the message */
 };
 
@@ -184,10 +240,10 @@ struct store_load_req_msg {
  * database cannot be read and nothing is pending.
  */
 struct store_loaded_msg {
-    struct actor_msg hdr;       /* STORE_MSG_LOADED */
-    int status;                 /* 0 or a negative errno */
-    struct store_load *load;    /* owned, or NULL */
-    struct match_image *image;  /* owned reference, or NULL */
+    struct actor_msg hdr;      /* STORE_MSG_LOADED */
+    int status;                /* 0 or a negative errno */
+    struct store_load *load;   /* owned, or NULL */
+    struct match_image *image; /* owned reference, or NULL */
 };
 
 /* Asks for a source's acked seq (a source actor starting). */

@@ -692,33 +692,75 @@ int store__pg_staged(struct store__pg *pg, long *rows)
 
 /* ---- the start-up load --------------------------------------------------- */
 
+/* Phases after which a match changes no more (feed-protocol.md 3). */
+#define PHASE_OVER "('ended', 'abandoned', 'cancelled')"
+
+/*
+ * The load query: four result sets in one snapshot. %1$s filters matches
+ * (alias m), %2$s filters offsets; both appear as given.
+ */
 static const char load_sql[] =
     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"
-    "SELECT source, acked_seq FROM source_offsets"
+    "SELECT source, acked_seq FROM source_offsets WHERE %2$s"
     " ORDER BY source COLLATE \"C\";"
     "SELECT id, version, msgnr, source, sport, competition, home, away,"
     " start_text, phase, clock_time, clock_running, home_score, away_score,"
     " feed, gap, (extract(epoch FROM updated_at) * 1000)::bigint"
-    " FROM matches ORDER BY id COLLATE \"C\";"
+    " FROM matches m WHERE %1$s ORDER BY id COLLATE \"C\";"
     /* Live incidents in the order of the stored snapshot's list: the order
      * browsers saw. One the snapshot lacks (it should not) goes last. */
     "WITH pos AS (SELECT m.id AS match_id, o.e->>'id' AS incident_id, o.n"
     " FROM matches m, jsonb_array_elements(CASE jsonb_typeof("
     "m.snapshot->'incidents') WHEN 'array' THEN m.snapshot->'incidents'"
-    " ELSE '[]'::jsonb END) WITH ORDINALITY AS o(e, n))"
+    " ELSE '[]'::jsonb END) WITH ORDINALITY AS o(e, n) WHERE %1$s)"
     " SELECT i.match_id, i.incident_id, i.type, i.team, i.minute, i.stoppage,"
     " i.player, i.assist, i.confirmed, i.version"
     " FROM incidents i JOIN matches m ON m.id = i.match_id"
     " LEFT JOIN pos p ON p.match_id = i.match_id"
     " AND p.incident_id = i.incident_id"
-    " WHERE NOT i.deleted"
+    " WHERE NOT i.deleted AND %1$s"
     " ORDER BY i.match_id COLLATE \"C\", p.n NULLS LAST, i.version,"
     " i.incident_id COLLATE \"C\";"
     "SELECT coalesce(max(id), 0) FROM rejected_documents;"
     "COMMIT";
 
-int store__pg_load(struct store__pg *pg, int64_t now_ms,
-                   struct store_load **out)
+/* Builds the load query for @match_id (or every match kept by
+ * @retention_s) into pg->sql. Returns 0, -EINVAL (@match_id is not valid
+ * in the connection's encoding) or -ENOMEM. */
+static int load_query(struct store__pg *pg, const char *match_id,
+                      uint32_t retention_s)
+{
+    struct actor_buf filter;
+    actor_buf_init(&filter);
+    if (match_id) {
+        char *literal = PQescapeLiteral(pg->conn, match_id, strlen(match_id));
+        if (!literal) {
+            set_error(pg, "load: match id", NULL);
+            return -EINVAL;
+        }
+        actor_buf_printf(&filter, "m.id = %s", literal);
+        PQfreemem(literal);
+    } else if (retention_s > 0) {
+        actor_buf_printf(&filter,
+                         "(m.phase IS NULL OR m.phase NOT IN " PHASE_OVER
+                         " OR m.updated_at >= now() - make_interval(secs => "
+                         "%u))",
+                         retention_s);
+    } else {
+        actor_buf_str(&filter, "true");
+    }
+    actor_buf_reset(&pg->sql);
+    if (!filter.err) {
+        actor_buf_printf(&pg->sql, load_sql, filter.data,
+                         match_id ? "false" : "true");
+    }
+    int err = filter.err ? filter.err : pg->sql.err;
+    actor_buf_release(&filter);
+    return err;
+}
+
+int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
+                   uint32_t retention_s, struct store_load **out)
 {
     *out = NULL;
     if (!pg->conn) {
@@ -727,7 +769,11 @@ int store__pg_load(struct store__pg *pg, int64_t now_ms,
     if (now_ms < pg->retry_at) {
         return -EAGAIN;
     }
-    if (!PQsendQuery(pg->conn, load_sql)) {
+    int err = load_query(pg, match_id, retention_s);
+    if (err != 0) {
+        return err;
+    }
+    if (!PQsendQuery(pg->conn, pg->sql.data)) {
         set_error(pg, "load", NULL);
         return failed(pg, now_ms, NULL, false);
     }
@@ -750,7 +796,6 @@ int store__pg_load(struct store__pg *pg, int64_t now_ms,
         }
         PQclear(res);
     }
-    int err = 0;
     if (!error && (n_sets != 4 || PQstatus(pg->conn) != CONNECTION_OK)) {
         set_error(pg, "load: connection ended", NULL);
         error = true;

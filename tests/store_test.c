@@ -18,93 +18,21 @@
 
 #include "ingest/event.h"
 #include "store/store_impl.h"
+#include "tests/pgq.h"
 #include "tests/pgtemp.h"
 
 static struct pgtemp cluster;
-static PGconn *admin;
 
 #define BASE_MS 1795000000000LL /* 2026-11-19, wall clock of the events */
 
 /* ---- database helpers ---------------------------------------------------- */
 
-static void admin_connect(void)
-{
-    PQfinish(admin);
-    admin = PQconnectdb(cluster.conninfo);
-    assert_int_equal(PQstatus(admin), CONNECTION_OK);
-}
-
-static PGresult *query(const char *fmt, va_list ap)
-{
-    char sql[2048];
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    PGresult *res = PQexec(admin, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQerrorMessage(admin));
-    }
-    return res;
-}
-
-static void q_exec(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    PQclear(query(fmt, ap));
-    va_end(ap);
-}
-
-/* The first cell as an integer; -1 for NULL. */
-static long long q_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    PGresult *res = query(fmt, ap);
-    va_end(ap);
-    assert_int_equal(PQntuples(res), 1);
-    long long v = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return v;
-}
-
-/* The first cell as text ("<null>" for NULL) in a static buffer. */
-static const char *q_text(const char *fmt, ...)
-{
-    static char out[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    PGresult *res = query(fmt, ap);
-    va_end(ap);
-    assert_int_equal(PQntuples(res), 1);
-    snprintf(out, sizeof(out), "%s",
-             PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return out;
-}
-
-static void reset_tables(void)
-{
-    q_exec("TRUNCATE feed_events, matches, incidents, match_updates,"
-           " rejected_documents, source_offsets");
-}
-
-/* Total rows across the six tables. */
-static long long all_rows(void)
-{
-    return q_int("SELECT (SELECT count(*) FROM feed_events) +"
-                 " (SELECT count(*) FROM match_updates) +"
-                 " (SELECT count(*) FROM rejected_documents) +"
-                 " (SELECT count(*) FROM matches) +"
-                 " (SELECT count(*) FROM incidents) +"
-                 " (SELECT count(*) FROM source_offsets)");
-}
-
 /* Waits (bounded) until backend @pid has left. */
 static void wait_backend_gone(int pid)
 {
     for (int i = 0; i < 1000; i++) {
-        if (q_int("SELECT count(*) FROM pg_stat_activity WHERE pid = %d",
-                  pid) == 0) {
+        if (pgq_int("SELECT count(*) FROM pg_stat_activity WHERE pid = %d",
+                    pid) == 0) {
             return;
         }
         usleep(10000);
@@ -332,7 +260,7 @@ struct fix {
 /* Empty tables, an empty batch and tracker. */
 static int setup_empty(void **state)
 {
-    reset_tables();
+    pgq_truncate_all();
     released = 0;
     n_changes = 0;
     struct fix *f = calloc(1, sizeof(*f));
@@ -631,20 +559,20 @@ static void test_offsets_complete_prefix(void **state)
     struct store__pg *pg = f->pg = writer(NULL, NULL);
     write_expect(pg, b, 0, NULL, 0);
     assert_int_equal(
-        q_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-b'"),
+        pgq_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-b'"),
         4);
     assert_int_equal(
-        q_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-c'"),
+        pgq_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-c'"),
         1);
     /* No event row above its source's offset. */
-    assert_int_equal(q_int("SELECT count(*) FROM feed_events f JOIN"
-                           " source_offsets o USING (source)"
-                           " WHERE f.seq > o.acked_seq"),
+    assert_int_equal(pgq_int("SELECT count(*) FROM feed_events f JOIN"
+                             " source_offsets o USING (source)"
+                             " WHERE f.seq > o.acked_seq"),
                      0);
-    assert_int_equal(q_int("SELECT max(seq) FROM feed_events"
-                           " WHERE source = 'feed-b'"),
+    assert_int_equal(pgq_int("SELECT max(seq) FROM feed_events"
+                             " WHERE source = 'feed-b'"),
                      3);
-    assert_int_equal(q_int("SELECT seq FROM rejected_documents WHERE id = 7"),
+    assert_int_equal(pgq_int("SELECT seq FROM rejected_documents WHERE id = 7"),
                      4);
 
     store__batch_reset(b);
@@ -652,9 +580,9 @@ static void test_offsets_complete_prefix(void **state)
     assert_int_equal(store__pending_applied(p, e5, 0, b), 0);
     write_expect(pg, b, 0, NULL, 0);
     assert_int_equal(
-        q_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-b'"),
+        pgq_int("SELECT acked_seq FROM source_offsets WHERE source = 'feed-b'"),
         5);
-    assert_int_equal(q_int("SELECT count(*) FROM feed_events"), 5);
+    assert_int_equal(pgq_int("SELECT count(*) FROM feed_events"), 5);
 
     store__pending_free(p);
     f->p = NULL;
@@ -670,13 +598,13 @@ static void test_schema_applies_twice(void **state)
     assert_int_equal(pgtemp_schema(&cluster), 0);
     assert_int_equal(pgtemp_schema(&cluster), 0);
     assert_int_equal(
-        q_int("SELECT count(*) FROM information_schema.tables"
-              " WHERE table_schema = 'public' AND table_name IN"
-              " ('feed_events', 'matches', 'incidents', 'match_updates',"
-              " 'rejected_documents', 'source_offsets')"),
+        pgq_int("SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = 'public' AND table_name IN"
+                " ('feed_events', 'matches', 'incidents', 'match_updates',"
+                " 'rejected_documents', 'source_offsets')"),
         6);
-    assert_int_equal(q_int("SELECT count(*) FROM information_schema.columns"
-                           " WHERE table_name = 'matches'"),
+    assert_int_equal(pgq_int("SELECT count(*) FROM information_schema.columns"
+                             " WHERE table_name = 'matches'"),
                      19);
 }
 
@@ -696,68 +624,71 @@ static void test_batch_writes_rows(void **state)
     assert_int_equal(st.retried, 0);
     assert_int_equal(st.inserted, STANDARD_ROWS);
     assert_int_equal(st.skipped, 0);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
     long staged = -1;
     assert_int_equal(store__pg_staged(pg, &staged), 0);
     assert_int_equal(staged, 0); /* the staging tables keep nothing */
 
     /* feed_events: the exact bytes, the times, sent_at NULL when absent */
     assert_string_equal(
-        q_text("SELECT encode(raw, 'escape') FROM feed_events WHERE seq = 2"),
+        pgq_text("SELECT encode(raw, 'escape') FROM feed_events WHERE seq = 2"),
         "<event seq=\"2\">\r\n\t<x a='\\\\'/></event>");
-    assert_int_equal(q_int("SELECT (extract(epoch FROM sent_at) * 1000)::bigint"
-                           " FROM feed_events WHERE seq = 1"),
-                     BASE_MS + 1);
-    assert_int_equal(q_int("SELECT (extract(epoch FROM received_at) * 1000)"
-                           "::bigint FROM feed_events WHERE seq = 1"),
+    assert_int_equal(
+        pgq_int("SELECT (extract(epoch FROM sent_at) * 1000)::bigint"
+                " FROM feed_events WHERE seq = 1"),
+        BASE_MS + 1);
+    assert_int_equal(pgq_int("SELECT (extract(epoch FROM received_at) * 1000)"
+                             "::bigint FROM feed_events WHERE seq = 1"),
                      BASE_MS + 6);
     assert_int_equal(
-        q_int("SELECT count(*) FROM feed_events WHERE sent_at IS NULL"), 1);
+        pgq_int("SELECT count(*) FROM feed_events WHERE sent_at IS NULL"), 1);
 
     /* match_updates: the message text as sent, and its cause */
     assert_string_equal(
-        q_text("SELECT delta::text FROM match_updates"
-               " WHERE match_id = 'sr:match:1' AND version = 2"),
+        pgq_text("SELECT delta::text FROM match_updates"
+                 " WHERE match_id = 'sr:match:1' AND version = 2"),
         "{\"type\":\"delta\",\"id\":\"sr:match:1\","
         "\"version\":2}");
-    assert_string_equal(q_text("SELECT source || '/' || seq FROM match_updates"
-                               " WHERE match_id = 'sr:match:2'"),
-                        "feed-a/2");
+    assert_string_equal(
+        pgq_text("SELECT source || '/' || seq FROM match_updates"
+                 " WHERE match_id = 'sr:match:2'"),
+        "feed-a/2");
 
     /* matches: the latest image only */
     assert_string_equal(
-        q_text("SELECT concat_ws('|', version, sport, competition, home, away,"
-               " start_at = '2026-11-21T15:00:00Z', phase, clock_time,"
-               " clock_running, home_score, away_score, feed, gap,"
-               " (extract(epoch FROM updated_at) * 1000)::bigint,"
-               " snapshot->>'version', start_text, msgnr, source)"
-               " FROM matches WHERE id = 'sr:match:1'"),
+        pgq_text(
+            "SELECT concat_ws('|', version, sport, competition, home, away,"
+            " start_at = '2026-11-21T15:00:00Z', phase, clock_time,"
+            " clock_running, home_score, away_score, feed, gap,"
+            " (extract(epoch FROM updated_at) * 1000)::bigint,"
+            " snapshot->>'version', start_text, msgnr, source)"
+            " FROM matches WHERE id = 'sr:match:1'"),
         "2|soccer|Premier League|Arsenal|Chelsea|t|second_half|66:12|t|2|1|"
         "live|f|1795000000002|2|2026-11-21T15:00:00Z|102|feed-a");
     assert_string_equal(
-        q_text("SELECT concat_ws('|', version, start_at IS NULL, start_text,"
-               " clock_time IS NULL, clock_running IS NULL,"
-               " home_score IS NULL, msgnr IS NULL, feed, gap)"
-               " FROM matches WHERE id = 'sr:match:2'"),
+        pgq_text("SELECT concat_ws('|', version, start_at IS NULL, start_text,"
+                 " clock_time IS NULL, clock_running IS NULL,"
+                 " home_score IS NULL, msgnr IS NULL, feed, gap)"
+                 " FROM matches WHERE id = 'sr:match:2'"),
         "1|t|soon|t|t|t|t|stale|t");
 
     /* incidents: i-1 as of version 2; i-2 removed at 2, keeping its data */
     assert_string_equal(
-        q_text("SELECT concat_ws('|', type, team, minute, stoppage IS NULL,"
-               " player, assist IS NULL, confirmed, deleted, version)"
-               " FROM incidents WHERE incident_id = 'i-1'"),
+        pgq_text("SELECT concat_ws('|', type, team, minute, stoppage IS NULL,"
+                 " player, assist IS NULL, confirmed, deleted, version)"
+                 " FROM incidents WHERE incident_id = 'i-1'"),
         "goal|home|66|t|B. Saka|t|t|f|2");
     assert_string_equal(
-        q_text("SELECT concat_ws('|', type, team, minute, deleted, version)"
-               " FROM incidents WHERE incident_id = 'i-2'"),
+        pgq_text("SELECT concat_ws('|', type, team, minute, deleted, version)"
+                 " FROM incidents WHERE incident_id = 'i-2'"),
         "yellow_card|away|12|t|2");
 
     assert_string_equal(
-        q_text("SELECT concat_ws('|', id, source, seq IS NULL, reason, size,"
-               " encode(raw, 'escape'))"
-               " FROM rejected_documents"),
+        pgq_text("SELECT concat_ws('|', id, source, seq IS NULL, reason, size,"
+                 " encode(raw, 'escape'))"
+                 " FROM rejected_documents"),
         "1|feed-a|t|not_well_formed|11|<event seq=");
-    assert_int_equal(q_int("SELECT acked_seq FROM source_offsets"), 2);
+    assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 2);
 }
 
 /* A batch written twice (a resend past every guard) adds no row. */
@@ -775,7 +706,7 @@ static void test_resend_adds_nothing(void **state)
     assert_true(st.safe);
     assert_int_equal(st.inserted, 0);
     assert_int_equal(st.skipped, STANDARD_ROWS);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
     long staged = -1;
     assert_int_equal(store__pg_staged(pg, &staged), 0);
     assert_int_equal(staged, 0); /* the staging tables keep nothing */
@@ -794,9 +725,9 @@ static void test_resend_adds_nothing(void **state)
     assert_int_equal(st.inserted, 0);
     assert_int_equal(st.skipped, 1);
     assert_string_equal(
-        q_text("SELECT phase FROM matches WHERE id = 'sr:match:1'"),
+        pgq_text("SELECT phase FROM matches WHERE id = 'sr:match:1'"),
         "second_half");
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
 }
 
 /* Hook: the connection dies after the last byte was sent; the server
@@ -831,7 +762,7 @@ static void test_commit_reply_lost(void **state)
     assert_true(backend > 0);
     /* The server did commit: the outcome we could not see. */
     wait_backend_gone(backend);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
 
     int64_t now = store__pg_retry_at(pg);
     assert_true(now >= 1000 && now <= 1500);
@@ -844,7 +775,7 @@ static void test_commit_reply_lost(void **state)
     assert_int_equal(st.retried, 0);
     assert_int_equal(st.inserted, 0);
     assert_int_equal(st.skipped, STANDARD_ROWS);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
 
     /* Back to plain writes after that. */
     store__batch_reset(b);
@@ -852,7 +783,7 @@ static void test_commit_reply_lost(void **state)
     write_expect(pg, b, now, &st, 0);
     assert_false(st.safe);
     assert_int_equal(st.inserted, 2);
-    assert_int_equal(q_int("SELECT acked_seq FROM source_offsets"), 3);
+    assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 3);
 }
 
 /* Hook: the backend is terminated while the first table's rows stream. */
@@ -864,7 +795,8 @@ static void kill_backend(struct store__pg *pg, enum store__pg_step step,
         return;
     }
     *fired = store__pg_backend_pid(pg);
-    assert_int_equal(q_int("SELECT pg_terminate_backend(%d)::int", *fired), 1);
+    assert_int_equal(pgq_int("SELECT pg_terminate_backend(%d)::int", *fired),
+                     1);
     wait_backend_gone(*fired);
 }
 
@@ -878,14 +810,14 @@ static void test_backend_killed_mid_copy(void **state)
     write_expect(pg, b, 0, NULL, -ECONNRESET);
     assert_true(backend > 0);
     assert_false(store__pg_is_up(pg));
-    assert_int_equal(all_rows(), 0);
+    assert_int_equal(pgq_all_rows(), 0);
 
     int64_t now = store__pg_retry_at(pg);
     assert_int_equal(store__pg_connect(pg, now, NULL), STORE_PG_RECOVERED);
     struct store__pg_stats st;
     write_expect(pg, b, now, &st, 0);
     assert_int_equal(st.inserted, STANDARD_ROWS);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
 }
 
 /* The server stops between batches and comes back: the batch waits. */
@@ -911,15 +843,15 @@ static void test_server_restart(void **state)
     assert_true(store__pg_retry_at(pg) <= now + 1000); /* 2nd: up to 1 s */
 
     assert_int_equal(pgtemp_up(&cluster), 0);
-    admin_connect();
+    pgq_connect(cluster.conninfo);
     now = store__pg_retry_at(pg);
     int64_t outage = -1;
     assert_int_equal(store__pg_connect(pg, now, &outage), STORE_PG_RECOVERED);
     assert_int_equal(outage, now - 100);
     assert_int_equal(store__pg_connect(pg, now, &outage), 0);
     write_expect(pg, b, now, NULL, 0);
-    assert_int_equal(all_rows(), STANDARD_ROWS + 1);
-    assert_int_equal(q_int("SELECT acked_seq FROM source_offsets"), 3);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS + 1);
+    assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 3);
 }
 
 static void test_load_returns_what_was_written(void **state)
@@ -934,7 +866,7 @@ static void test_load_returns_what_was_written(void **state)
     write_expect(pg, b, 0, NULL, 0);
 
     struct store_load *load = NULL;
-    assert_int_equal(store__pg_load(pg, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
     assert_non_null(load);
     assert_int_equal(load->rejected_id, 3);
     assert_int_equal(load->n_offsets, 2);
@@ -989,9 +921,48 @@ static void test_load_returns_what_was_written(void **state)
     assert_int_equal(m->n_incidents, 0);
     store_load_free(load);
 
+    /* One match: that match with its incidents, no offsets. */
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 0, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_string_equal(load->matches[0].id, "sr:match:1");
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    assert_int_equal(load->n_offsets, 0);
+    store_load_free(load);
+    /* An id that is not stored, and one that needs quoting. */
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:9", 0, &load), 0);
+    assert_int_equal(load->n_matches, 0);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, "x' OR 'a' = 'a", 0, &load), 0);
+    assert_int_equal(load->n_matches, 0);
+    store_load_free(load);
+
+    /* Retention: a match over for longer is left out of the start-up load
+     * (its incidents too), but a restarted match actor still gets it. */
+    pgq_exec(
+        "UPDATE matches SET phase = 'ended',"
+        " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:1'");
+    pgq_exec(
+        "UPDATE matches SET phase = 'interrupted',"
+        " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:2'");
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3600, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_string_equal(load->matches[0].id, "sr:match:2");
+    assert_int_equal(load->n_offsets, 2);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, &load), 0);
+    assert_int_equal(load->n_matches, 2);
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 3600, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_int_equal(load->matches[0].n_incidents, 1);
+    store_load_free(load);
+    pgq_exec(
+        "UPDATE matches SET phase = 'second_half' WHERE id = 'sr:match:1'");
+
     /* Out of memory building the load: reported, the connection usable. */
     store__alloc_fail_in = 1;
-    assert_int_equal(store__pg_load(pg, 0, &load), -ENOMEM);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), -ENOMEM);
     store__alloc_fail_in = 0;
     assert_null(load);
     assert_true(store__pg_is_up(pg));
@@ -1006,7 +977,7 @@ static void test_load_returns_what_was_written(void **state)
     c->up.n_upserted = 2;
     add_change(b, c, NULL, 0);
     write_expect(pg, b, 0, NULL, 0);
-    assert_int_equal(store__pg_load(pg, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
     m = &load->matches[0];
     assert_int_equal(m->n_incidents, 3);
     assert_string_equal(m->incidents[0].id, "i-9");
@@ -1048,14 +1019,14 @@ static void test_rejected_truncated(void **state)
     write_expect(pg, b, 0, NULL, 0);
 
     assert_string_equal(
-        q_text("SELECT concat_ws('|', length(raw), size, source IS NULL,"
-               " seq IS NULL) FROM rejected_documents WHERE id = 5"),
+        pgq_text("SELECT concat_ws('|', length(raw), size, source IS NULL,"
+                 " seq IS NULL) FROM rejected_documents WHERE id = 5"),
         "16|100|t|t");
     assert_string_equal(
-        q_text("SELECT concat_ws('|', length(raw), size, source, seq)"
-               " FROM rejected_documents WHERE id = 6"),
+        pgq_text("SELECT concat_ws('|', length(raw), size, source, seq)"
+                 " FROM rejected_documents WHERE id = 6"),
         "16|1048576|feed-\xef\xbf\xbd|9");
-    assert_int_equal(q_int("SELECT acked_seq FROM source_offsets"), 9);
+    assert_int_equal(pgq_int("SELECT acked_seq FROM source_offsets"), 9);
 }
 
 /* A batch the server rejects as it is: reported, rolled back, and the
@@ -1065,16 +1036,16 @@ static void test_permanent_error(void **state)
     struct fix *f = *state;
     struct store__batch *b = f->b;
     struct store__pg *pg = f->pg = writer(NULL, NULL);
-    q_exec("ALTER TABLE feed_events ADD CONSTRAINT test_tiny"
-           " CHECK (length(raw) < 5)");
+    pgq_exec("ALTER TABLE feed_events ADD CONSTRAINT test_tiny"
+             " CHECK (length(raw) < 5)");
     write_expect(pg, b, 0, NULL, -EINVAL);
     assert_non_null(strstr(store__pg_error(pg), "23514"));
     assert_true(store__pg_is_up(pg));
-    q_exec("ALTER TABLE feed_events DROP CONSTRAINT test_tiny");
-    assert_int_equal(all_rows(), 0);
+    pgq_exec("ALTER TABLE feed_events DROP CONSTRAINT test_tiny");
+    assert_int_equal(pgq_all_rows(), 0);
     int64_t now = store__pg_retry_at(pg);
     write_expect(pg, b, now, NULL, 0);
-    assert_int_equal(all_rows(), STANDARD_ROWS);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
 }
 
 static void test_schema_missing(void **state)
@@ -1106,19 +1077,14 @@ static int group_setup(void **state)
         pgtemp_stop(&cluster);
         return -1;
     }
-    admin = PQconnectdb(cluster.conninfo);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "connect: %s", PQerrorMessage(admin));
-        return -1;
-    }
+    pgq_connect(cluster.conninfo);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    PQfinish(admin);
-    admin = NULL;
+    pgq_close();
     pgtemp_stop(&cluster);
     return 0;
 }

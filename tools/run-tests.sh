@@ -4,7 +4,8 @@
 #   run-tests.sh unit SECONDS BINARY...      cmocka binaries
 #   run-tests.sh integration SECONDS         tests/integration/test_*.py
 #   run-tests.sh browser SECONDS             tests/browser/*.test.mjs
-#   run-tests.sh fuzz SECONDS FUZZER...      each fuzzer for SECONDS
+#   run-tests.sh fuzz SECONDS FUZZER...      each fuzzer for SECONDS (with
+#                                            tests/fuzz/<name>.dict if any)
 # Output of each test goes to out/<kind>/<name>.log; failures print it.
 set -uo pipefail
 
@@ -17,12 +18,13 @@ mkdir -p "$out"
 
 failed=()
 total=0
+tlimit=$limit # the timeout of one test
 run_one() { # name, command...
     local name=$1
     shift
     total=$((total + 1))
     local log="$out/$name.log" start=$SECONDS
-    if timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1; then
+    if timeout --kill-after=10 "$tlimit" "$@" >"$log" 2>&1; then
         printf '  ok    %-40s %4ds\n' "$name" $((SECONDS - start))
     else
         local rc=$?
@@ -55,13 +57,21 @@ browser)
     done
     ;;
 fuzz)
+    # The fuzzer stops itself after $limit seconds (-max_total_time); the
+    # timeout only catches a hang, so it leaves room for loading the
+    # corpus, the last run and writing out a crash.
+    tlimit=$((limit + 60))
     for f in "$@"; do
         name=$(basename "$f")
         corpus="$root/tests/fuzz/corpus/${name%_fuzz}"
         work="$out/$name.corpus"
+        dict="$root/tests/fuzz/${name%_fuzz}.dict"
         mkdir -p "$work"
+        opts=()
+        [ -f "$dict" ] && opts+=(-dict="$dict")
         run_one "$name" "$f" -max_total_time="$limit" -timeout=10 \
-            -rss_limit_mb=2048 -artifact_prefix="$out/$name-" "$work" "$corpus"
+            -rss_limit_mb=2048 -artifact_prefix="$out/$name-" "${opts[@]}" \
+            "$work" "$corpus"
     done
     ;;
 *)

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "ingest/event.h"
+#include "ingest/ingest_impl.h"
+#include "model/model_impl.h"
 #include "store/store_impl.h"
 #include "tests/pgtemp.h"
 
@@ -43,13 +45,29 @@
  * matches, the cost of many matches: each batch rewrites the matches row
  * (jsonb snapshot) of every match it touched.
  *
+ * The actor profile runs the store actor itself, on its own thread, fed
+ * the way the pipeline feeds it: per source an actor that keeps a window
+ * of events in flight (the row, then one message per match element, as
+ * the source and the match actors send them), and sends more as acks come
+ * back. Its events are ingest's (parsed from feedsim-like XML) and its
+ * updates the model's own (model__match_apply), made before the clock
+ * starts. The time runs from the first message to the last ack,
+ * and the limit is again a raw COPY of exactly the rows it left. Latency
+ * is each event's, from its row being sent to the ack that covered it.
+ *
  *   store_bench [EVENTS]      events per profile (default 40000)
  *   STORE_BENCH_FSYNC=off     run the server without fsync
+ *   STORE_BENCH_ONLY=writer   only the writer profiles (or =actor)
+ *   STORE_BENCH_WINDOW=N      the actor profile's window per source
+ *
+ * By Little's law the actor profile's latency is its events in flight
+ * (sources x window) over its rate: the window trades latency for batch
+ * size, as it does in the pipeline.
  */
 
 #define MAX_SOURCES 4
 #define MAX_MATCHES 500
-#define ROUNDS      5
+#define ROUNDS      3
 #define BASE_MS     1795000000000LL
 
 struct profile {
@@ -543,6 +561,361 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * The limit, after a round that left its rows in the tables: round 0 keeps
+ * them (in @data) for every raw COPY, later rounds must leave as many.
+ * Loads them into the empty copies; returns the raw COPY's seconds.
+ */
+static double limit_round(PGconn *c, int round, struct actor_buf *data,
+                          long long *rows, const char *what)
+{
+    if (round == 0) {
+        *rows = count_rows(c, "");
+        for (size_t i = 0; i < N_TABLES; i++) {
+            actor_buf_init(&data[i]);
+            copy_out(c, tables[i], &data[i]);
+        }
+    } else if (count_rows(c, "") != *rows) {
+        die(what, "a round left other rows than the first");
+    }
+    empty_tables(c, "bench_");
+    double raw = run_raw_copy(c, data);
+    if (count_rows(c, "bench_") != *rows) {
+        die(what, "the raw COPY left other rows than the round");
+    }
+    return raw;
+}
+
+/* ---- the actor profile --------------------------------------------------- */
+
+#define ACTOR_SOURCES 4
+#define ACTOR_WINDOW  500 /* events in flight per source */
+#define ACTOR_MATCHES 40
+
+struct actor_item {
+    struct event *ev;
+    struct update *up[2]; /* the model's update per element */
+    double sent;          /* s, when its row went to the store */
+};
+
+struct bsource {
+    char name[16];
+    struct actor_item *items; /* seq i + 1 at i */
+    size_t n;
+    size_t next; /* index of the next item to send */
+    size_t acked;
+    uint64_t store;
+    uint32_t window;
+    double *lat_ms; /* per item */
+    _Atomic bool done;
+    double done_at;
+};
+
+enum { BSOURCE_START = ACTOR_MSG_USER + 1 };
+
+/* Event @seq of @source as feedsim writes one, parsed by ingest. */
+static struct event *make_actor_event(struct ingest__parser *parser,
+                                      const char *source, uint64_t seq,
+                                      const char *const *ids, uint32_t n,
+                                      int minute)
+{
+    char xml[1024];
+    int len = snprintf(xml, sizeof(xml),
+                       "<event seq=\"%llu\" sent=\"2026-11-21T15:04:05.123Z\">",
+                       (unsigned long long)seq);
+    for (uint32_t j = 0; j < n; j++) {
+        len += snprintf(xml + len, sizeof(xml) - (size_t)len,
+                        "<match id=\"%s\" feedtype=\"delta\">"
+                        "<status phase=\"%s\"/><clock time=\"%02d:%02d\" "
+                        "running=\"1\"/><score home=\"%u\" away=\"1\"/>"
+                        "</match>",
+                        ids[j], minute < 45 ? "first_half" : "second_half",
+                        minute, (int)(seq % 60), (unsigned)(seq % 3));
+    }
+    len += snprintf(xml + len, sizeof(xml) - (size_t)len, "</event>");
+    const struct ingest__doc doc = {.data = xml,
+                                    .len = (size_t)len,
+                                    .received_ms = BASE_MS + (int64_t)seq,
+                                    .source = source};
+    struct ingest__result res;
+    if (ingest__parse(parser, &doc, &res) != 0 ||
+        res.kind != INGEST__DOC_EVENT) {
+        die("parse", res.detail);
+    }
+    struct event *ev = res.event;
+    res.event = NULL;
+    ingest__result_release(&res);
+    return ev;
+}
+
+/* Every source's events with the model's updates for them: match k is
+ * source k % ACTOR_SOURCES's, one event in ten names two matches. */
+static void make_actor_workload(struct bsource *src, size_t n_events)
+{
+    static char ids[ACTOR_MATCHES][24];
+    struct model__match *models = xcalloc(ACTOR_MATCHES, sizeof(*models));
+    for (int k = 0; k < ACTOR_MATCHES; k++) {
+        snprintf(ids[k], sizeof(ids[k]), "sr:match:%d", 20000 + k);
+        if (model__match_init(&models[k], ids[k]) != 0) {
+            die("model", "init");
+        }
+    }
+    struct ingest__parser *parser = ingest__parser_new(NULL);
+    if (!parser) {
+        die("parser", "out of memory");
+    }
+    rng = 0x9e3779b97f4a7c15ull;
+    size_t per = n_events / ACTOR_SOURCES;
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        struct bsource *b = &src[s];
+        memset(b, 0, sizeof(*b));
+        snprintf(b->name, sizeof(b->name), "feed-%d", s + 1);
+        b->n = per;
+        b->items = xcalloc(per, sizeof(*b->items));
+        b->lat_ms = xcalloc(per, sizeof(*b->lat_ms));
+        for (size_t i = 0; i < per; i++) {
+            const int mine = ACTOR_MATCHES / ACTOR_SOURCES;
+            int k1 = s + ACTOR_SOURCES * (int)rnd(mine);
+            int k2 =
+                s + ACTOR_SOURCES * (int)((rnd(mine - 1) + 1 +
+                                           (uint32_t)(k1 / ACTOR_SOURCES)) %
+                                          (uint32_t)mine);
+            const char *pair[2] = {ids[k1], ids[k2]};
+            uint32_t n = rnd(10) == 0 ? 2 : 1;
+            struct event *ev = make_actor_event(parser, b->name, i + 1, pair, n,
+                                                (int)(i * 90 / per));
+            b->items[i].ev = ev;
+            for (uint32_t j = 0; j < n; j++) {
+                struct model__match *m = &models[j ? k2 : k1];
+                int rc = model__match_apply(m, ev, j, ev->received_ms,
+                                            &b->items[i].up[j]);
+                if (rc != 0 && rc != MODEL__GAP) {
+                    die("model", "apply");
+                }
+            }
+        }
+    }
+    for (int k = 0; k < ACTOR_MATCHES; k++) {
+        model__match_release(&models[k]);
+    }
+    free(models);
+    ingest__parser_free(parser);
+}
+
+static void free_actor_workload(struct bsource *src)
+{
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        for (size_t i = 0; i < src[s].n; i++) {
+            event_unref(src[s].items[i].ev);
+            update_unref(src[s].items[i].up[0]);
+            update_unref(src[s].items[i].up[1]);
+        }
+        free(src[s].items);
+        free(src[s].lat_ms);
+    }
+}
+
+static void bsource_send(struct actor_ctx *ctx, struct bsource *b)
+{
+    while (b->next < b->n && b->next - b->acked < b->window) {
+        struct actor_item *it = &b->items[b->next++];
+        it->sent = now_s();
+        struct store_event_msg *m = store_event_msg_new(it->ev);
+        if (!m || actor_send(ctx, b->store, &m->hdr) != 0) {
+            die("send", "the store refused an event");
+        }
+        for (uint32_t j = 0; j < it->ev->n_matches; j++) {
+            struct model_update_msg *u =
+                model_update_msg_new(it->up[j], it->ev, j, MODEL_APPLIED);
+            if (!u || actor_send(ctx, b->store, &u->hdr) != 0) {
+                die("send", "the store refused an update");
+            }
+        }
+    }
+}
+
+static int bsource_init(struct actor_ctx *ctx, void *arg, void **state)
+{
+    (void)ctx;
+    *state = arg;
+    return 0;
+}
+
+static int bsource_handle(struct actor_ctx *ctx, void *state,
+                          struct actor_msg *msg)
+{
+    struct bsource *b = state;
+    switch (msg->type) {
+    case BSOURCE_START:
+        bsource_send(ctx, b);
+        return 0;
+    case STORE_MSG_ACK: {
+        const struct store_ack_msg *a = (const struct store_ack_msg *)msg;
+        double now = now_s();
+        for (; b->acked < a->seq && b->acked < b->n; b->acked++) {
+            b->lat_ms[b->acked] = (now - b->items[b->acked].sent) * 1000.0;
+        }
+        if (b->acked == b->n) {
+            b->done_at = now;
+            atomic_store(&b->done, true);
+            return 0;
+        }
+        bsource_send(ctx, b);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static void bsource_stop(struct actor_ctx *ctx, void *state,
+                         const struct actor_exit *why)
+{
+    (void)ctx;
+    (void)state;
+    (void)why;
+}
+
+static const struct actor_ops bsource_ops = {
+    .name = "bench-source",
+    .init = bsource_init,
+    .handle = bsource_handle,
+    .stop = bsource_stop,
+};
+
+static uint32_t actor_window = ACTOR_WINDOW;
+
+struct actor_run {
+    double seconds;
+    double p50_ms, p99_ms;
+    double batches;
+};
+
+static struct actor_run run_actor(const struct store_config *cfg,
+                                  struct bsource *src)
+{
+    if (actor_runtime_start(&(struct actor_config){0}) != 0) {
+        die("runtime", "did not start");
+    }
+    struct actor_child_spec spec;
+    store_child_spec(cfg, &spec);
+    uint64_t store;
+    if (actor_spawn(&spec.start, &store) != 0) {
+        die("spawn", "store");
+    }
+    uint64_t pids[ACTOR_SOURCES];
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        char name[32];
+        snprintf(name, sizeof(name), "source:%.15s", src[s].name);
+        src[s].store = store;
+        src[s].window = actor_window;
+        struct actor_spawn how = {
+            .ops = &bsource_ops, .arg = &src[s], .name = name};
+        if (actor_spawn(&how, &pids[s]) != 0) {
+            die("spawn", "source");
+        }
+    }
+    for (int i = 0; i < 10000 && !store_db_is_up(); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* Registered by the store's init (which is done): found, not made. */
+    struct actor_metric *batches =
+        actor_metric_histogram("scorewire_store_batch_rows", "", NULL, NULL, 0);
+    uint64_t batches0 = actor_metric_value(batches);
+    double t0 = now_s();
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        actor_send(NULL, pids[s],
+                   actor_msg_new(sizeof(struct actor_msg), BSOURCE_START));
+    }
+    double end = t0;
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        for (int i = 0; !atomic_load(&src[s].done); i++) {
+            if (i > 120000) {
+                die("actor", "no last ack within two minutes");
+            }
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        end = src[s].done_at > end ? src[s].done_at : end;
+    }
+    struct actor_run r = {.seconds = end - t0};
+    struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        actor_exit(NULL, pids[s], &why);
+    }
+    r.batches = (double)(actor_metric_value(batches) - batches0);
+    actor_exit(NULL, store, &why);
+    actor_wait(store, 30000, NULL);
+    actor_runtime_stop();
+
+    size_t n = 0;
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        n += src[s].n;
+    }
+    double *lat = xcalloc(n, sizeof(*lat));
+    n = 0;
+    for (int s = 0; s < ACTOR_SOURCES; s++) {
+        memcpy(lat + n, src[s].lat_ms, src[s].n * sizeof(*lat));
+        n += src[s].n;
+    }
+    qsort(lat, n, sizeof(*lat), cmp_double);
+    r.p50_ms = lat[n / 2];
+    r.p99_ms = lat[n * 99 / 100];
+    free(lat);
+    return r;
+}
+
+static void run_actor_profile(PGconn *c, const char *name,
+                              const struct store_config *cfg, size_t n_events)
+{
+    struct bsource src[ACTOR_SOURCES];
+    struct actor_buf data[N_TABLES];
+    struct actor_run best = {.seconds = 1e30};
+    double best_raw = 1e30;
+    double ratio[ROUNDS];
+    double p99[ROUNDS];
+    long long rows = 0;
+    for (int round = -1; round < ROUNDS; round++) {
+        make_actor_workload(src, n_events);
+        empty_tables(c, "");
+        struct actor_run a = run_actor(cfg, src);
+        free_actor_workload(src);
+        if (round < 0) {
+            continue; /* warm-up: WAL files, caches */
+        }
+        if (a.seconds < best.seconds) {
+            best = a;
+        }
+        p99[round] = a.p99_ms;
+        double raw = limit_round(c, round, data, &rows, name);
+        best_raw = raw < best_raw ? raw : best_raw;
+        ratio[round] = raw / a.seconds;
+    }
+    for (size_t i = 0; i < N_TABLES; i++) {
+        actor_buf_release(&data[i]);
+    }
+    size_t events = n_events / ACTOR_SOURCES * ACTOR_SOURCES;
+    printf("# %s: the store actor, %zu events, %d sources, window %d, %d"
+           " matches, batch_rows %u, batch_ms %u%s; %lld rows; %d rounds\n",
+           name, events, ACTOR_SOURCES, actor_window, ACTOR_MATCHES,
+           cfg->batch_rows, cfg->batch_ms,
+           cfg->no_idle_flush ? ", no idle flush" : "", rows, ROUNDS);
+    printf("bench store_%s_events_per_s %.0f events/s\n", name,
+           (double)events / best.seconds);
+    printf("bench store_%s_rows_per_s %.0f rows/s\n", name,
+           (double)rows / best.seconds);
+    printf("bench store_%s_raw_copy_rows_per_s %.0f rows/s\n", name,
+           (double)rows / best_raw);
+    printf("bench store_%s_vs_copy_ratio %.3f x\n", name,
+           median(ratio, ROUNDS));
+    printf("bench store_%s_batch_rows_mean %.0f rows\n", name,
+           (double)rows / (best.batches > 0 ? best.batches : 1));
+    printf("bench store_%s_ack_p50_ms %.2f ms\n", name, best.p50_ms);
+    printf("bench store_%s_ack_p99_ms %.2f ms\n", name, median(p99, ROUNDS));
+    fflush(stdout);
+}
+
 /* ---- a profile ----------------------------------------------------------- */
 
 static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
@@ -562,28 +935,9 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
         if (w.seconds < best.seconds) {
             best = w;
         }
-        if (round == 0) {
-            rows = count_rows(c, "");
-            for (size_t i = 0; i < N_TABLES; i++) {
-                char sql[256];
-                snprintf(sql, sizeof(sql),
-                         "DROP TABLE IF EXISTS bench_%s;"
-                         "CREATE TABLE bench_%s (LIKE %s INCLUDING ALL)",
-                         tables[i], tables[i], tables[i]);
-                exec_ok(c, sql);
-                actor_buf_init(&data[i]);
-                copy_out(c, tables[i], &data[i]);
-            }
-        } else if (count_rows(c, "") != rows) {
-            die(pr->name, "a writer run left other rows than the first");
-        }
-        empty_tables(c, "bench_");
-        double raw = run_raw_copy(c, data);
+        double raw = limit_round(c, round, data, &rows, pr->name);
         best_raw = raw < best_raw ? raw : best_raw;
         ratio[round] = raw / w.seconds;
-        if (count_rows(c, "bench_") != rows) {
-            die(pr->name, "the raw COPY left other rows than the writer");
-        }
     }
     for (size_t i = 0; i < N_TABLES; i++) {
         actor_buf_release(&data[i]);
@@ -626,6 +980,14 @@ int main(int argc, char **argv)
         die("connect", PQerrorMessage(c));
     }
     exec_ok(c, "SET client_min_messages = warning");
+    actor_log_set_level(ACTOR_LOG_WARN);
+    for (size_t i = 0; i < N_TABLES; i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "CREATE TABLE bench_%s (LIKE %s INCLUDING ALL)", tables[i],
+                 tables[i]);
+        exec_ok(c, sql);
+    }
     printf("# store writer vs raw COPY, PostgreSQL 15, fsync=%s\n",
            fsync ? "on" : "off");
     static const struct profile profiles[] = {
@@ -633,9 +995,26 @@ int main(int argc, char **argv)
         {"big", 4, 10, 10000},
         {"wide", 4, 500, 10000},
     };
-    for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
-        run_profile(c, &profiles[i], n_events);
+    const char *only = getenv("STORE_BENCH_ONLY");
+    const char *window = getenv("STORE_BENCH_WINDOW");
+    if (window) {
+        actor_window = (uint32_t)strtoul(window, NULL, 10);
     }
+    for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+        if (!only || strcmp(only, "writer") == 0) {
+            run_profile(c, &profiles[i], n_events);
+        }
+    }
+    struct store_config cfg;
+    store_config_default(&cfg);
+    cfg.conninfo = cluster.conninfo;
+    if (only && strcmp(only, "actor") != 0) {
+        goto out;
+    }
+    run_actor_profile(c, "actor", &cfg, n_events);
+    cfg.no_idle_flush = true;
+    run_actor_profile(c, "actor_no_idle", &cfg, n_events);
+out:
     PQfinish(c);
     pgtemp_stop(&cluster);
     return 0;
