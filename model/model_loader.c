@@ -13,18 +13,16 @@
 
 /*
  * DESIGN
- * The store answers the loader's request with what it loaded at its own
- * start. That is the newest state only the first time a model starts
- * under that store; when the model restarts alone (one_for_all inside
- * it), the store has written more since. So the loader remembers which
- * store incarnation (pid) it last loaded from: from a new one it starts
- * each match with its row; from the same one it starts the same matches
- * without a state, and each asks the store for its newest.
+ * The loader's request reaches the store after every update the previous
+ * model sent (one_for_all stops the old match actors before the loader
+ * starts; causal order does the rest), and the store answers it with the
+ * newest rows: its start-up load the first time, else a fresh load once
+ * its batch is written. So each row is a match's latest state, and the
+ * match actor starts from it without asking again.
  */
 
 static _Atomic(const struct model_config *) config;
 static atomic_bool loaded;
-static _Atomic uint64_t loaded_from; /* store pid of the last load */
 static _Atomic int64_t matches_alive;
 
 uint32_t model__retention_ms(void)
@@ -130,11 +128,10 @@ static int loader_init(struct actor_ctx *ctx, void *arg, void **state)
     return ACTOR_DEFER;
 }
 
-/* Starts the actor of stored match @row, with its state when @with_state.
- * Returns 0 (started, or already running: it has its own state) or a
- * negative errno. */
-static int start_stored(struct actor_ctx *ctx, const struct store_match *row,
-                        bool with_state)
+/* Starts the actor of stored match @row with its state. Returns 0
+ * (started, or already running: it has its own state) or a negative
+ * errno. */
+static int start_stored(struct actor_ctx *ctx, const struct store_match *row)
 {
     char name[MODEL__NAME_MAX];
     if (model__match_name(name, row->id) != 0) {
@@ -142,27 +139,24 @@ static int start_stored(struct actor_ctx *ctx, const struct store_match *row,
                      row->id, NULL);
         return 0;
     }
-    struct model__start *start = NULL;
-    if (with_state) {
-        struct model__match m;
-        int rc = model__match_restore(&m, row);
-        if (rc == -EINVAL) {
-            ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "stored match not usable",
-                         "match", row->id, NULL);
-            return 0;
-        }
-        if (rc != 0) {
-            return rc;
-        }
-        start = malloc(sizeof(*start));
-        if (!start) {
-            model__match_release(&m);
-            return -ENOMEM;
-        }
-        start->image = m.image;
+    struct model__match m;
+    int rc = model__match_restore(&m, row);
+    if (rc == -EINVAL) {
+        ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "stored match not usable", "match",
+                     row->id, NULL);
+        return 0;
     }
+    if (rc != 0) {
+        return rc;
+    }
+    struct model__start *start = malloc(sizeof(*start));
+    if (!start) {
+        model__match_release(&m);
+        return -ENOMEM;
+    }
+    start->image = m.image;
     uint64_t pid;
-    int rc = model__start_match(name, start, &pid);
+    rc = model__start_match(name, start, &pid);
     return rc == -EEXIST ? 0 : rc;
 }
 
@@ -177,20 +171,17 @@ static int on_loaded(struct actor_ctx *ctx, struct loader *l,
         return actor_fail(ctx, "store load: %s",
                           strerror(m->status ? -m->status : EPROTO));
     }
-    bool with_state = atomic_load(&loaded_from) != m->hdr.from;
     const struct store_load *load = m->load;
     for (size_t k = 0; k < load->n_matches; k++) {
-        int rc = start_stored(ctx, &load->matches[k], with_state);
+        int rc = start_stored(ctx, &load->matches[k]);
         if (rc != 0) {
             return rc;
         }
     }
-    atomic_store(&loaded_from, m->hdr.from);
     atomic_store(&loaded, true);
     l->done = true;
     actor_log(ctx, ACTOR_LOG_INFO, "model loaded", "matches",
-              ACTOR_LOG_INT(load->n_matches), "state",
-              with_state ? "stored" : "asked", NULL);
+              ACTOR_LOG_INT(load->n_matches), NULL);
     actor_init_done(ctx);
     return 0;
 }

@@ -1071,9 +1071,8 @@ static void test_loader_starts_stored_matches_before_ack(void **state)
     actor_run_until_idle();
     assert_int_equal(nth_update(&rec_store, "s2", 0)->outcome, MODEL_DUPLICATE);
 
-    /* The loader crashes: one_for_all restarts the model. The store's
-     * answer is from its own start, older than what it has written since:
-     * this time each match asks for its newest state. */
+    /* The loader crashes: one_for_all restarts the model, and the matches
+     * start again from the rows the store answers with (its newest). */
     uint64_t loader = 0;
     actor_foreach(loader_pid, &loader);
     assert_true(loader != 0);
@@ -1084,9 +1083,9 @@ static void test_loader_starts_stored_matches_before_ack(void **state)
     release_store();
     assert_true(model_is_loaded());
     assert_int_equal(match_actors(), 3);
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, ""), 2);
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, NULL), 2);
     for (size_t k = 0; k < 3; k++) {
-        assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, stored[k].id),
-                         1);
         const struct entry *e = nth_update(&rec_notify, stored[k].id, 1);
         assert_non_null(e);
         assert_int_equal(e->up->image->version, stored[k].version);

@@ -1,7 +1,8 @@
 /* tests/model_ev.h - parsed events for the model's tests and benchmark,
- * built as ingest builds them: one allocation, reference-counted.
- * Header-only (the benchmarks link no test support objects); include it
- * in one file per program. */
+ * built from element values as ingest's parser would build them from XML:
+ * one malloc() block, reference-counted, released by ingest's
+ * event_unref() (which frees the block). Header-only: the benchmarks link
+ * no test support objects. */
 #ifndef TESTS_MODEL_EV_H
 #define TESTS_MODEL_EV_H
 
@@ -13,19 +14,6 @@
 
 #include "ingest/event.h"
 #include "store/store.h"
-
-/*
- * ingest's event_unref() frees with free() what one malloc() made; until
- * ingest's allocator is in the library, this one stands in. Weak, so the
- * real one wins wherever it is linked; both release these events alike.
- */
-__attribute__((weak)) void event_unref(struct event *ev)
-{
-    if (ev &&
-        atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1) {
-        free(ev);
-    }
-}
 
 static inline size_t model_ev_str(const char *s)
 {
