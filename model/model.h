@@ -35,6 +35,9 @@
  * and the source waits for ACTOR_MSG_RESUME; a full store mailbox makes a
  * match keep an ordered outbox; a full notify mailbox makes it skip
  * deltas for notify and send one snapshot once notify has room again.
+ * What a match holds meanwhile (its outbox, the elements that come while
+ * it loads) is bounded by the sources' windows of unacknowledged events,
+ * as everything in flight is.
  */
 
 #include <stdbool.h>
