@@ -92,9 +92,9 @@ struct actor_msg *notify_update_msg_new(struct update *up);
 
 /* A source's feed state changed (SFP/1 live, stale, offline). */
 struct notify_feed_msg {
-    struct actor_msg hdr;                /* NOTIFY_MSG_FEED */
+    struct actor_msg hdr;               /* NOTIFY_MSG_FEED */
     char source[NOTIFY_SOURCE_MAX + 1]; /* NUL-terminated */
-    uint8_t state;                       /* enum match_feed */
+    uint8_t state;                      /* enum match_feed */
 };
 
 /*

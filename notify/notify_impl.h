@@ -44,15 +44,15 @@ enum notify__out_kind {
  */
 struct notify__out {
     uint32_t refs;
-    uint8_t kind;       /* enum notify__out_kind */
-    uint32_t match;     /* match index (notify__match.index); match kinds */
-    uint64_t version;   /* match version after this message; match kinds */
-    int64_t sent_ms;    /* the feed's `sent`, or EVENT_ABSENT */
-    struct update *up;  /* owned reference when wrapping, else NULL */
+    uint8_t kind;      /* enum notify__out_kind */
+    uint32_t match;    /* match index (notify__match.index); match kinds */
+    uint64_t version;  /* match version after this message; match kinds */
+    int64_t sent_ms;   /* the feed's `sent`, or EVENT_ABSENT */
+    struct update *up; /* owned reference when wrapping, else NULL */
     void (*up_unref)(struct update *up); /* releases @up */
-    const char *data;   /* NOTIFY__HEADROOM writable bytes precede it */
+    const char *data; /* NOTIFY__HEADROOM writable bytes precede it */
     size_t len;
-    char bytes[];       /* own storage: headroom, data, NUL */
+    char bytes[]; /* own storage: headroom, data, NUL */
 };
 
 /*
@@ -99,8 +99,7 @@ struct notify__queue {
 int notify__queue_push(struct notify__queue *q, struct notify__out *o);
 
 /* The @i-th oldest message (i < len); not owned. */
-struct notify__out *notify__queue_at(const struct notify__queue *q,
-                                     uint32_t i);
+struct notify__out *notify__queue_at(const struct notify__queue *q, uint32_t i);
 
 /* Removes the oldest message and returns it; the caller owns that
  * reference. NULL when empty. */
@@ -126,7 +125,11 @@ uint32_t notify__queue_release(struct notify__queue *q);
 
 /* ---- client requests ----------------------------------------------------- */
 
-enum notify__op { NOTIFY__OP_SUBSCRIBE, NOTIFY__OP_UNSUBSCRIBE, NOTIFY__OP_PING };
+enum notify__op {
+    NOTIFY__OP_SUBSCRIBE,
+    NOTIFY__OP_UNSUBSCRIBE,
+    NOTIFY__OP_PING
+};
 
 struct notify__since {
     const char *id; /* into the request's arena, NUL-terminated */
@@ -145,8 +148,8 @@ struct notify__err {
  */
 struct notify__req {
     enum notify__op op;
-    bool all;                    /* "matches":"*" */
-    const char **ids;            /* "matches" list, decoded, de-duplicated */
+    bool all;         /* "matches":"*" */
+    const char **ids; /* "matches" list, decoded, de-duplicated */
     uint32_t n_ids;
     struct notify__since *since; /* "since" map, decoded */
     uint32_t n_since;
@@ -177,14 +180,14 @@ int notify__req_parse(struct notify__req *req, const char *text, size_t len,
 /* Appends {"type":"error","reason":...,"detail":...} to @out. */
 void notify__err_json(const struct notify__err *err, struct actor_buf *out);
 
-/* ---- the hub --------------------------------------------------------------- */
+/* ---- the hub ---------------------------------------------------------------
+ */
 
 /* What the hub needs from the model (model/update.h); tests pass fakes. */
 struct notify__model {
     void (*update_unref)(struct update *up);
     void (*image_unref)(struct match_image *img);
-    void (*snapshot_json)(const struct match_image *img,
-                          struct actor_buf *out);
+    void (*snapshot_json)(const struct match_image *img, struct actor_buf *out);
 };
 
 struct notify__hub_config {
@@ -196,7 +199,8 @@ struct notify__hub_config {
                                larger and then goes alone) */
     size_t backlog_soft;    /* queued bytes before conflating */
     size_t backlog_hard;    /* queued bytes before closing 1013 */
-    uint32_t stall_ms;      /* conflated longer: close 1013 */
+    uint32_t stall_ms;      /* owing messages this long without taking a
+                               frame: close 1013 */
     const struct notify__model *model; /* not owned */
     /* Asks the transport for a writable callback for @io. */
     void (*want_write)(void *io);
@@ -220,19 +224,19 @@ struct notify__sub {
 struct notify__match {
     struct notify__match *hnext; /* hash chain */
     uint64_t hash;
-    struct match_image *image;   /* latest; owned reference; NULL: unseen */
-    uint64_t version;            /* of image; 0 when unseen */
-    struct notify__out *snap;    /* snapshot at version, built lazily */
-    struct notify__out **ring;   /* ring_len updates, versions consecutive,
-                                    ending at version; owned references */
-    uint32_t ring_head;          /* slot of the oldest */
+    struct match_image *image; /* latest; owned reference; NULL: unseen */
+    uint64_t version;          /* of image; 0 when unseen */
+    struct notify__out *snap;  /* snapshot at version, built lazily */
+    struct notify__out **ring; /* ring_len updates, versions consecutive,
+                                  ending at version; owned references */
+    uint32_t ring_head;        /* slot of the oldest */
     uint32_t ring_len;
-    struct notify__sub **subs;   /* list subscribers; not owned */
+    struct notify__sub **subs; /* list subscribers; not owned */
     uint32_t n_subs;
     uint32_t cap_subs;
     uint32_t index; /* dense, reused after a placeholder is freed */
     uint32_t id_len;
-    char id[];      /* NUL-terminated */
+    char id[]; /* NUL-terminated */
 };
 
 /*
@@ -252,30 +256,32 @@ struct notify__client {
     bool closing;      /* closed by the hub; waiting for the transport */
     uint64_t *pending; /* bitmap by match index: a snapshot is owed */
     uint32_t pending_words;
-    uint32_t n_pending; /* bits set */
-    int64_t conflated_ms; /* when conflation began (monotonic ms) */
-    uint64_t id;          /* for logs */
+    uint32_t n_pending;      /* bits set */
+    uint64_t frames;         /* frames taken by the transport */
+    uint64_t frames_at_tick; /* ->frames at the last progress seen */
+    int64_t progress_ms;     /* last tick with progress or nothing owed */
+    uint64_t id;             /* for logs */
 };
 
 struct notify__stats {
-    uint64_t updates;     /* updates received */
-    uint64_t stale;       /* updates ignored: not newer than the image */
-    uint64_t snapshots;   /* snapshots serialized by notify */
-    uint64_t messages;    /* messages written to clients */
-    uint64_t deltas;      /* of which deltas */
-    uint64_t frames;      /* WebSocket frames written */
-    uint64_t bytes;       /* payload bytes written */
-    uint64_t conflated;   /* match messages replaced by a later snapshot */
-    uint64_t dropped;     /* messages discarded with a closed client */
-    uint64_t slow_closed; /* clients closed 1013 */
-    uint64_t errors;      /* error messages sent to clients */
-    uint64_t recovered;   /* resumes served from the ring */
+    uint64_t updates;          /* updates received */
+    uint64_t stale;            /* updates ignored: not newer than the image */
+    uint64_t snapshots;        /* snapshots serialized by notify */
+    uint64_t messages;         /* messages written to clients */
+    uint64_t deltas;           /* of which deltas */
+    uint64_t frames;           /* WebSocket frames written */
+    uint64_t bytes;            /* payload bytes written */
+    uint64_t conflated;        /* match messages replaced by a later snapshot */
+    uint64_t dropped;          /* messages discarded with a closed client */
+    uint64_t slow_closed;      /* clients closed 1013 */
+    uint64_t errors;           /* error messages sent to clients */
+    uint64_t recovered;        /* resumes served from the ring */
     uint64_t resume_snapshots; /* resumes too old: snapshot instead */
 };
 
 /* The frame the hub built for one client, valid until frame_done. */
 struct notify__frame {
-    const char *data;       /* NOTIFY__HEADROOM writable bytes precede it */
+    const char *data; /* NOTIFY__HEADROOM writable bytes precede it */
     size_t len;
     uint32_t n_msgs;
     uint32_t n_deltas;
@@ -285,7 +291,7 @@ struct notify__frame {
 
 struct notify__feed_state {
     char source[NOTIFY_SOURCE_MAX + 1];
-    uint8_t state;          /* enum match_feed */
+    uint8_t state;           /* enum match_feed */
     struct notify__out *out; /* the `feed` message for state; owned */
 };
 
@@ -299,7 +305,7 @@ struct notify__hub {
     uint32_t cap_index;
     uint32_t *free_index; /* reusable indexes */
     uint32_t n_free_index;
-    uint32_t n_unknown;   /* matches without image (placeholders) */
+    uint32_t n_unknown;           /* matches without image (placeholders) */
     struct notify__client **wild; /* clients subscribed to "*" */
     uint32_t n_wild;
     uint32_t cap_wild;
@@ -308,8 +314,8 @@ struct notify__hub {
     struct notify__feed_state *feeds;
     uint32_t n_feeds;
     struct notify__req req;
-    struct actor_buf batch; /* the batched frame being written */
-    struct actor_buf tmp;   /* scratch for one message */
+    struct actor_buf batch;     /* the batched frame being written */
+    struct actor_buf tmp;       /* scratch for one message */
     struct notify__out **frame; /* references held by the frame in flight */
     uint32_t n_frame;
     uint32_t cap_frame;
@@ -333,13 +339,12 @@ void notify__hub_free(struct notify__hub *hub);
  * its own references. Returns 0 or -ENOMEM (the hub stays consistent but
  * some clients may miss the update: the caller should fail the actor).
  */
-int notify__hub_update(struct notify__hub *hub, struct update *up,
-                       int64_t now_ms);
+int notify__hub_update(struct notify__hub *hub, struct update *up);
 
 /* Records @source's feed state and tells every client. Returns 0 or
  * -ENOMEM. */
 int notify__hub_feed(struct notify__hub *hub, const char *source,
-                     unsigned state, int64_t now_ms);
+                     unsigned state);
 
 /*
  * Links @c (zeroed memory the caller owns) with transport handle @io, and
@@ -359,7 +364,7 @@ void notify__hub_client_remove(struct notify__hub *hub,
  * -ENOMEM.
  */
 int notify__hub_client_rx(struct notify__hub *hub, struct notify__client *c,
-                          const char *text, size_t len, int64_t now_ms);
+                          const char *text, size_t len);
 
 /*
  * Builds the next frame for @c from its queue and owed snapshots: one
@@ -375,17 +380,16 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
 void notify__hub_frame_done(struct notify__hub *hub,
                             struct notify__frame *frame);
 
-/* Closes clients conflated for longer than cfg.stall_ms. Call about once a
- * second. */
+/* Closes clients that owe messages and took no frame for cfg.stall_ms.
+ * Call about once a second. */
 void notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
 
 /*
  * Marks @c closing with @code: drops its queue and owed snapshots and asks
  * the transport to close it. Idempotent.
  */
-void notify__hub_close_client(struct notify__hub *hub,
-                              struct notify__client *c, uint16_t code,
-                              const char *reason);
+void notify__hub_close_client(struct notify__hub *hub, struct notify__client *c,
+                              uint16_t code, const char *reason);
 
 /* The match @id (NUL-terminated), or NULL. */
 struct notify__match *notify__hub_find(const struct notify__hub *hub,

@@ -291,8 +291,7 @@ static int parse_word(struct parser *p, const char *word, uint8_t type)
  * nesting costs neither C stack nor time beyond the depth limit.
  */
 int notify_json_parse(const char *text, size_t len,
-                      struct notify_json_tok *toks, uint32_t max,
-                      size_t *where)
+                      struct notify_json_tok *toks, uint32_t max, size_t *where)
 {
     struct parser p = {
         .s = (const unsigned char *)text,
@@ -544,7 +543,8 @@ bool notify_json_eq(const char *text, const struct notify_json_tok *tok,
 int notify_json_u64(const char *text, const struct notify_json_tok *tok,
                     uint64_t *value)
 {
-    if (tok->type != NOTIFY_JSON_NUMBER || (tok->flags & NOTIFY_JSON_FRACTION)) {
+    if (tok->type != NOTIFY_JSON_NUMBER ||
+        (tok->flags & NOTIFY_JSON_FRACTION)) {
         return -EINVAL;
     }
     const char *s = text + tok->start;

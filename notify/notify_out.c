@@ -95,7 +95,7 @@ void notify__out_unref(struct notify__out *o)
 
 /* ---- per-client queue ---------------------------------------------------- */
 
-#define QUEUE_MIN 8      /* first allocation, in slots */
+#define QUEUE_MIN      8  /* first allocation, in slots */
 #define QUEUE_IDLE_MAX 16 /* an empty queue keeps at most this many slots */
 
 static int grow(struct notify__queue *q)
@@ -132,8 +132,7 @@ int notify__queue_push(struct notify__queue *q, struct notify__out *o)
     return 0;
 }
 
-struct notify__out *notify__queue_at(const struct notify__queue *q,
-                                     uint32_t i)
+struct notify__out *notify__queue_at(const struct notify__queue *q, uint32_t i)
 {
     return q->slot[(q->head + i) & (q->cap - 1)];
 }

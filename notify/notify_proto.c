@@ -95,8 +95,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int parse_matches(struct notify__req *req, const char *text,
-                         uint32_t v, struct notify__err *err)
+static int parse_matches(struct notify__req *req, const char *text, uint32_t v,
+                         struct notify__err *err)
 {
     const struct notify_json_tok *toks = req->toks;
     if (toks[v].type == NOTIFY_JSON_STRING) {
@@ -113,9 +113,8 @@ static int parse_matches(struct notify__req *req, const char *text,
     for (uint32_t k = 0; k < toks[v].size; k++, i = toks[i].next) {
         const char *id = arena_id(req, text, &toks[i]);
         if (!id) {
-            return fail(err, "malformed",
-                        "matches[%u]: an id of 1 to %d bytes", k,
-                        EVENT_ID_MAX);
+            return fail(err, "malformed", "matches[%u]: an id of 1 to %d bytes",
+                        k, EVENT_ID_MAX);
         }
         if (strcmp(id, "*") == 0) {
             return fail(err, "malformed", "matches: \"*\" stands alone");
@@ -158,8 +157,8 @@ static int parse_since(struct notify__req *req, const char *text, uint32_t v,
     return 0;
 }
 
-static int parse_ping_id(struct notify__req *req, const char *text,
-                         uint32_t v, struct notify__err *err)
+static int parse_ping_id(struct notify__req *req, const char *text, uint32_t v,
+                         struct notify__err *err)
 {
     const struct notify_json_tok *t = &req->toks[v];
     if (t->type == NOTIFY_JSON_OBJECT || t->type == NOTIFY_JSON_ARRAY) {

@@ -22,10 +22,24 @@ static void test_valid_documents(void **state)
 {
     (void)state;
     static const char *ok[] = {
-        "0", "-0", "1.5", "-12e+3", "1E9", "0.0e-0", "true", "false", "null",
-        "\"\"", "\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\"", "\"\\u00e9\\uD83D\\uDE00\"",
-        "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "[]", "{}", " [ 1 , [ ] , { } ] ",
-        "{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":\"e\"}", "\t\r\n{}\n",
+        "0",
+        "-0",
+        "1.5",
+        "-12e+3",
+        "1E9",
+        "0.0e-0",
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\"",
+        "\"\\u00e9\\uD83D\\uDE00\"",
+        "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+        "[]",
+        "{}",
+        " [ 1 , [ ] , { } ] ",
+        "{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":\"e\"}",
+        "\t\r\n{}\n",
     };
     struct notify_json_tok t[MAXT];
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -40,20 +54,53 @@ static void test_invalid_documents(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "", " ", "01", "-", "1.", ".5", "1e", "+1", "1 2", "[1,]", "[,1]",
-        "{\"a\":1,}", "{\"a\"}", "{\"a\" 1}", "{1:2}", "{'a':1}", "[1}",
-        "{\"a\":1]", "tru", "nul", "True", "\"abc", "\"a\\x\"",
-        "\"\\u12\"", "\"\\uD800\"", "\"\\uDC00\"", "\"\\uD800\\u0041\"",
-        "\"a\tb\"", "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
-        "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"", "\"\xff\"", "[1]x", "{}{}",
-        "/* c */ 1", "NaN", "Infinity", "[-]", "[1,2",
+        "",
+        " ",
+        "01",
+        "-",
+        "1.",
+        ".5",
+        "1e",
+        "+1",
+        "1 2",
+        "[1,]",
+        "[,1]",
+        "{\"a\":1,}",
+        "{\"a\"}",
+        "{\"a\" 1}",
+        "{1:2}",
+        "{'a':1}",
+        "[1}",
+        "{\"a\":1]",
+        "tru",
+        "nul",
+        "True",
+        "\"abc",
+        "\"a\\x\"",
+        "\"\\u12\"",
+        "\"\\uD800\"",
+        "\"\\uDC00\"",
+        "\"\\uD800\\u0041\"",
+        "\"a\tb\"",
+        "\"\x01\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xe2\x82\"",
+        "\"\xff\"",
+        "[1]x",
+        "{}{}",
+        "/* c */ 1",
+        "NaN",
+        "Infinity",
+        "[-]",
+        "[1,2",
     };
     struct notify_json_tok t[MAXT];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int n = parse(bad[i], t);
         if (n != -EINVAL) {
-            fail_msg("accepted or misjudged invalid JSON: %s (%d)", bad[i],
-                     n);
+            fail_msg("accepted or misjudged invalid JSON: %s (%d)", bad[i], n);
         }
     }
 }
@@ -63,8 +110,7 @@ static void test_embedded_nul_rejected(void **state)
     (void)state;
     struct notify_json_tok t[4];
     const char s[] = "\"a\0b\"";
-    assert_int_equal(notify_json_parse(s, sizeof(s) - 1, t, 4, NULL),
-                     -EINVAL);
+    assert_int_equal(notify_json_parse(s, sizeof(s) - 1, t, 4, NULL), -EINVAL);
 }
 
 static void test_token_structure(void **state)
@@ -167,8 +213,7 @@ static void test_limits(void **state)
     assert_true(notify_json_parse(deep, 2 * d, t, MAXT, NULL) > 0);
     memset(deep, '[', d + 1);
     memset(deep + d + 1, ']', d + 1);
-    assert_int_equal(notify_json_parse(deep, 2 * d + 2, t, MAXT, NULL),
-                     -E2BIG);
+    assert_int_equal(notify_json_parse(deep, 2 * d + 2, t, MAXT, NULL), -E2BIG);
 }
 
 static void test_error_position(void **state)
@@ -177,8 +222,7 @@ static void test_error_position(void **state)
     struct notify_json_tok t[MAXT];
     size_t where = 0;
     const char *s = "{\"op\":\"ping\",x}";
-    assert_int_equal(notify_json_parse(s, strlen(s), t, MAXT, &where),
-                     -EINVAL);
+    assert_int_equal(notify_json_parse(s, strlen(s), t, MAXT, &where), -EINVAL);
     assert_int_equal(where, 13);
 }
 

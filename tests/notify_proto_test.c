@@ -107,8 +107,7 @@ static void test_ping_ids(void **state)
     assert_int_equal(parse(req, "{\"op\":\"ping\"}", &err), 0);
     assert_null(req->ping_id);
 
-    assert_int_equal(parse(req, "{\"op\":\"ping\",\"id\":{}}", &err),
-                     -EINVAL);
+    assert_int_equal(parse(req, "{\"op\":\"ping\",\"id\":{}}", &err), -EINVAL);
     assert_string_equal(err.reason, "malformed");
     char longid[128];
     snprintf(longid, sizeof(longid), "{\"op\":\"ping\",\"id\":\"%070d\"}", 1);
@@ -143,14 +142,13 @@ static void test_errors(void **state)
                  "matches");
     expect_error(req, "{\"op\":\"subscribe\",\"matches\":[1]}", "malformed",
                  "matches[0]");
-    expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"\"]}",
-                 "malformed", "matches[0]");
-    expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"*\"]}",
-                 "malformed", "alone");
+    expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"\"]}", "malformed",
+                 "matches[0]");
+    expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"*\"]}", "malformed",
+                 "alone");
     expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"a\\u0000b\"]}",
                  "malformed", "matches[0]");
-    expect_error(req,
-                 "{\"op\":\"subscribe\",\"matches\":[\"a\"],\"since\":[]}",
+    expect_error(req, "{\"op\":\"subscribe\",\"matches\":[\"a\"],\"since\":[]}",
                  "malformed", "since");
     expect_error(req,
                  "{\"op\":\"subscribe\",\"matches\":[\"a\"],"
@@ -222,9 +220,8 @@ static void test_error_json(void **state)
     actor_buf_init(&b);
     notify__err_json(&err, &b);
     assert_string_equal(
-        b.data,
-        "{\"type\":\"error\",\"reason\":\"unknown_op\",\"detail\":"
-        "\"a\\\"b\\\\c\\n\"}");
+        b.data, "{\"type\":\"error\",\"reason\":\"unknown_op\",\"detail\":"
+                "\"a\\\"b\\\\c\\n\"}");
     /* And it is valid JSON. */
     struct notify_json_tok t[16];
     assert_int_equal(notify_json_parse(b.data, b.len, t, 16, NULL), 7);

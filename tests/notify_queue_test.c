@@ -137,9 +137,9 @@ static void test_queue_remove_if_keeps_order(void **state)
     (void)state;
     struct notify__queue q = {0};
     struct notify__out *m[6] = {
-        msg(NOTIFY__OUT_DELTA, 1, "1a"),  msg(NOTIFY__OUT_DELTA, 2, "2a"),
+        msg(NOTIFY__OUT_DELTA, 1, "1a"),   msg(NOTIFY__OUT_DELTA, 2, "2a"),
         msg(NOTIFY__OUT_OTHER, 2, "pong"), msg(NOTIFY__OUT_SNAPSHOT, 2, "2b"),
-        msg(NOTIFY__OUT_DELTA, 3, "3a"),  msg(NOTIFY__OUT_DELTA, 1, "1b"),
+        msg(NOTIFY__OUT_DELTA, 3, "3a"),   msg(NOTIFY__OUT_DELTA, 1, "1b"),
     };
     /* Start mid-ring so the compaction crosses the wrap. */
     for (int i = 0; i < 5; i++) {
