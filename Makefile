@@ -13,6 +13,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 VARIANT ?= release
 BUILD := build/$(VARIANT)

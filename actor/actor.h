@@ -51,6 +51,18 @@ struct actor_buf;
 
 #define ACTOR_INFINITY UINT32_MAX /* a shutdown timeout that never expires */
 
+/* Catches our own bugs; stays on in every build (not <assert.h>, which
+ * -DNDEBUG turns off). Input must never trigger it. */
+#define ACTOR_ASSERT(cond)                                                    \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            actor__assert_fail(#cond, __FILE__, __LINE__, __func__);         \
+        }                                                                     \
+    } while (0)
+
+_Noreturn void actor__assert_fail(const char *what, const char *file,
+                                  int line, const char *func);
+
 /* ---- messages --------------------------------------------------------- */
 
 enum actor_msg_type {
@@ -267,7 +279,8 @@ void actor_io_unwatch(struct actor_ctx *ctx, uint64_t watch);
 
 /* ---- names ------------------------------------------------------------ */
 
-/* Registers the caller under @name (copied). Returns 0 or -EEXIST. */
+/* Registers the caller under @name (copied). Returns 0, -EEXIST (taken),
+ * -EBUSY (the caller has a name already) or -ENOMEM. */
 int actor_register(struct actor_ctx *ctx, const char *name);
 /* The pid registered under @name, or 0. */
 uint64_t actor_whereis(const char *name);
@@ -397,7 +410,6 @@ struct actor_stats {
     uint64_t exited;    /* actors ended */
     uint64_t crashed;   /* ended abnormally */
     uint64_t restarts;  /* restarts by supervisors */
-    uint64_t sent;      /* messages queued */
     uint64_t full;      /* sends refused by a full mailbox */
     uint64_t dead;      /* sends to dead pids */
     uint32_t alive;     /* actors alive now */
@@ -499,6 +511,11 @@ struct actor_metric *actor_metric_histogram(const char *name,
 int actor_metric_gauge_fn(const char *name, const char *help,
                           const char *labels, double (*fn)(void *arg),
                           void *arg);
+
+/* Writes `@key="@value"` with Prometheus escaping into @out. Returns 0,
+ * -ENOSPC when it does not fit in @size bytes, or -ENOMEM. */
+int actor_metric_label(char *out, size_t size, const char *key,
+                       const char *value);
 
 /* All accept NULL (a series that failed to register counts nothing). */
 void actor_metric_add(struct actor_metric *m, uint64_t n);
