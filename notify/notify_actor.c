@@ -17,7 +17,7 @@
  * this actor's thread. Other actors send messages; the runtime calls
  * ops->wake from their thread, which only calls lws_cancel_service(), and
  * the mailbox is drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED (wake-ups
- * coalesce, so after a bounded drain we cancel again if more is queued).
+ * coalesce; a bounded drain that leaves messages queued wakes us again).
  * Under load one service-loop pass writes to thousands of sockets; to keep
  * latency down the mailbox is also drained from writable callbacks when the
  * last drain is older than DRAIN_EVERY_US, so updates reach the queues of
@@ -30,8 +30,11 @@
  * connection costs lws's wsi, its small rx buffer and about 150 bytes.
  */
 
-#define DRAIN_BATCH    256  /* messages per drain */
-#define DRAIN_EVERY_US 2000 /* drain from writable callbacks this often */
+#define DRAIN_BATCH 256 /* messages per drain when woken */
+#define DRAIN_SLICE                                                            \
+    8                       /* messages per drain between writes: one may      \
+                               fan out to 10,000 clients */
+#define DRAIN_EVERY_US 2000 /* drain between writes this often */
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
 #define RX_BUFFER      512 /* lws's per-connection receive buffer */
@@ -146,16 +149,13 @@ static void fail_in_callback(struct notify_state *st, int err, const char *what)
     lws_cancel_service(st->lws); /* leave lws_service() promptly */
 }
 
-/* Handles up to DRAIN_BATCH messages; asks for another pass if more wait. */
-static void drain(struct notify_state *st)
+/* Handles up to @max messages. When more wait, actor_drain() wakes us
+ * again (through notify_wake), so the loop comes back here. */
+static void drain(struct notify_state *st, unsigned max)
 {
     st->last_drain_us = lws_now_usecs();
-    if (actor_drain(st->ctx, DRAIN_BATCH) == ACTOR_DONE) {
+    if (actor_drain(st->ctx, max) == ACTOR_DONE) {
         st->done = true;
-        lws_cancel_service(st->lws);
-        return;
-    }
-    if (actor_wait_message(st->ctx, 0)) {
         lws_cancel_service(st->lws);
     }
 }
@@ -210,7 +210,7 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
         return -1; /* lws sends the close frame set by io_close() */
     }
     if (lws_now_usecs() - st->last_drain_us > DRAIN_EVERY_US) {
-        drain(st);
+        drain(st, DRAIN_SLICE);
         if (s->c.closing) {
             return -1;
         }
@@ -304,7 +304,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* Reaches every protocol; only this one drains. */
         if (st && st->hub && !st->done) {
-            drain(st);
+            drain(st, DRAIN_BATCH);
         }
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -318,10 +318,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_ESTABLISHED: {
+        int fd = lws_get_socket_fd(wsi);
         if (st->cfg.sndbuf) {
             int v = (int)st->cfg.sndbuf;
-            (void)setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &v,
-                             sizeof(v));
+            (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
         }
         int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
         if (rc != 0) {
@@ -614,7 +614,7 @@ static int notify_run(struct actor_ctx *ctx, void *state)
 {
     struct notify_state *st = state;
     (void)ctx;
-    drain(st); /* what arrived before the loop started */
+    drain(st, DRAIN_BATCH); /* what arrived before the loop started */
     while (!st->done) {
         if (lws_service(st->lws, 0) < 0) {
             actor_log(st->ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);

@@ -9,89 +9,37 @@
 #include <string.h>
 #include <time.h>
 
-#include <libwebsockets.h>
-
-#include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
 
 /*
  * DESIGN
- * One lws client context on one thread, so the numbers measure the server
- * and one reading client, like a browser per connection. Connections open
- * in a ramp (a timer opens a slice every 10 ms), each subscribes once when
- * established, and every received frame goes through wb_read_frame(),
- * which checks versions per connection and match and takes the latency
- * from the delta's `sent`. The run has phases: connect, settle (initial
- * snapshots arrive), measure (counters start from zero), then report. With
- * --dump the connections keep full views and must all agree.
+ * One client thread, so the numbers measure the server and a reading
+ * client per connection, like a browser each. Connections open in a ramp
+ * (a slice every 10 ms), each subscribes once when established, and every
+ * received message goes through wb_read_frame(), which checks versions per
+ * connection and match and takes the latency from the delta's `sent`. The
+ * run has phases: connect, settle (initial snapshots arrive), measure
+ * (counters start from zero), then report. With --dump every connection
+ * keeps a full view, and they must all agree.
+ *
+ * Two engines carry the bytes. The default is libwebsockets' client. Its
+ * receive path handles payload a byte at a time (about 10 ns a byte
+ * measured here), so at a million deltas a second the client alone would
+ * need more than the machine's two cores; --engine raw is a small
+ * epoll-based RFC 6455 client (wsbench_raw.c) for such rates, so that the
+ * benchmark measures the server rather than the client library.
  */
 
-#define TICK_US (10 * 1000) /* the phase clock and the ramp slice */
-
-enum phase { PH_CONNECT, PH_SETTLE, PH_MEASURE, PH_DONE };
-
-struct conn {
-    struct lws *wsi;
-    uint32_t idx;
-    bool open;
-    bool sent_subscribe;
-    char *buf; /* a frame arriving in pieces */
-    size_t len, cap;
-    struct wb_conn_view view;
-};
-
-struct opts {
-    const char *address;
-    int port;
-    const char *path;
-    uint32_t connections;
-    uint32_t ramp;         /* connections opened per second */
-    const char *subscribe; /* "*" or a comma-separated list */
-    double settle_s;
-    double duration_s; /* 0: until --idle-exit or a signal */
-    uint32_t idle_exit_ms;
-    long pid; /* the daemon, for RSS */
-    const char *dump;
-    const char *bench_prefix;
-    bool strict_connect;
-    bool quiet;
-};
-
-struct bench {
-    struct opts o;
-    struct lws_context *lws;
-    struct conn *conns;
-    uint32_t opened;
-    uint32_t established;
-    uint32_t failed;
-    uint32_t closed;         /* by the server or the network */
-    uint32_t close_codes[4]; /* 1009, 1013, other, none */
-    char subscribe_msg[4096];
-    size_t subscribe_len;
-    struct wb_reader reader;
-    enum phase phase;
-    int64_t phase_start_us; /* monotonic */
-    int64_t last_frame_us;  /* monotonic */
-    int64_t window_us;      /* length of the measure phase */
-    long rss_before_kib, rss_start_kib, rss_end_kib;
-    uint32_t conns_at_start;
-    struct wb_counts before; /* counted before the window */
-    lws_sorted_usec_list_t tick;
-    int error;
-    char last_connect_error[128];
-};
-
 static volatile sig_atomic_t interrupted;
-static struct bench *the_bench;
 
-static int64_t mono_us(void)
+int64_t wb_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t wall_us(void)
+int64_t wb_wall_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -120,11 +68,10 @@ static long rss_kib(long pid)
     return kib;
 }
 
-static void say(const struct bench *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void say(const struct bench *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void say(const struct wb_run *run,
+                                                      const char *fmt, ...)
 {
-    if (b->o.quiet) {
+    if (run->o.quiet) {
         return;
     }
     va_list ap;
@@ -135,71 +82,42 @@ static void say(const struct bench *b, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- the subscription message
- * ------------------------------------------------ */
+/* ---- engine events ------------------------------------------------------- */
 
-static int build_subscribe(struct bench *b)
+void wb_on_established(struct wb_run *run, struct wb_conn *c)
 {
-    const char *s = b->o.subscribe;
-    size_t n;
-    if (strcmp(s, "*") == 0) {
-        n = (size_t)snprintf(b->subscribe_msg, sizeof(b->subscribe_msg),
-                             "{\"op\":\"subscribe\",\"matches\":\"*\"}");
-    } else {
-        n = (size_t)snprintf(b->subscribe_msg, sizeof(b->subscribe_msg),
-                             "{\"op\":\"subscribe\",\"matches\":[");
-        const char *p = s;
-        bool first = true;
-        while (*p && n < sizeof(b->subscribe_msg)) {
-            size_t k = strcspn(p, ",");
-            n += (size_t)snprintf(b->subscribe_msg + n,
-                                  sizeof(b->subscribe_msg) - n, "%s\"%.*s\"",
-                                  first ? "" : ",", (int)k, p);
-            first = false;
-            p += k + (p[k] == ',');
-        }
-        if (n < sizeof(b->subscribe_msg)) {
-            n += (size_t)snprintf(b->subscribe_msg + n,
-                                  sizeof(b->subscribe_msg) - n, "]}");
-        }
-    }
-    if (n >= sizeof(b->subscribe_msg) - 1) {
-        return -E2BIG;
-    }
-    b->subscribe_len = n;
-    return 0;
+    c->open = true;
+    run->established++;
 }
 
-/* ---- connections
- * --------------------------------------------------------------- */
-
-static void open_some(struct bench *b, uint32_t n)
+void wb_on_failed(struct wb_run *run, struct wb_conn *c, const char *why)
 {
-    for (; n > 0 && b->opened < b->o.connections; n--) {
-        struct conn *c = &b->conns[b->opened];
-        c->idx = b->opened++;
-        struct lws_client_connect_info ci = {
-            .context = b->lws,
-            .address = b->o.address,
-            .port = b->o.port,
-            .path = b->o.path,
-            .host = b->o.address,
-            .origin = b->o.address,
-            .protocol = "scorewire.v1",
-            .local_protocol_name = "scorewire.v1",
-            .ietf_version_or_minus_one = -1,
-            .userdata = c,
-            .pwsi = &c->wsi,
-        };
-        if (!lws_client_connect_via_info(&ci)) {
-            /* The failure callback has counted it. */
-            c->wsi = NULL;
-        }
+    (void)c;
+    run->failed++;
+    snprintf(run->last_connect_error, sizeof(run->last_connect_error), "%s",
+             why ? why : "unknown");
+}
+
+void wb_on_close_frame(struct wb_run *run, struct wb_conn *c, int code)
+{
+    run->close_codes[code == 1009 ? 0 : code == 1013 ? 1 : 2]++;
+    c->close_frame = true;
+}
+
+void wb_on_closed(struct wb_run *run, struct wb_conn *c)
+{
+    if (!c->open) {
+        return;
+    }
+    c->open = false;
+    if (run->phase != WB_DONE) {
+        run->closed++;
+        run->close_codes[3] += !c->close_frame;
     }
 }
 
-static int on_frame(struct bench *b, struct conn *c, const char *in, size_t len,
-                    bool first, bool last)
+int wb_on_data(struct wb_run *run, struct wb_conn *c, const char *in,
+               size_t len, bool first, bool last)
 {
     if (first) {
         c->len = 0;
@@ -227,177 +145,147 @@ static int on_frame(struct bench *b, struct conn *c, const char *in, size_t len,
         len = c->len;
         c->len = 0;
     }
-    b->last_frame_us = mono_us();
-    return wb_read_frame(&b->reader, &c->view, msg, len, wall_us());
+    run->last_frame_us = wb_mono_us();
+    return wb_read_frame(&run->reader, &c->view, msg, len, wb_wall_us());
 }
 
-static int on_client(struct lws *wsi, enum lws_callback_reasons reason,
-                     void *user, void *in, size_t len)
-{
-    struct bench *b = the_bench;
-    struct conn *c = user;
+/* ---- phases ----------------------------------------------------------------
+ */
 
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        b->failed++;
-        snprintf(b->last_connect_error, sizeof(b->last_connect_error), "%s",
-                 in ? (const char *)in : "unknown");
-        if (c) {
-            c->wsi = NULL;
-        }
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        c->open = true;
-        b->established++;
-        lws_callback_on_writable(wsi);
-        return 0;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        if (!c->sent_subscribe) {
-            unsigned char buf[LWS_PRE + sizeof(b->subscribe_msg)];
-            memcpy(buf + LWS_PRE, b->subscribe_msg, b->subscribe_len);
-            if (lws_write(wsi, buf + LWS_PRE, b->subscribe_len,
-                          LWS_WRITE_TEXT) < (int)b->subscribe_len) {
-                return -1;
-            }
-            c->sent_subscribe = true;
-        }
-        return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE: {
-        int rc = on_frame(b, c, in, len, lws_is_first_fragment(wsi),
-                          lws_is_final_fragment(wsi));
-        if (rc != 0) {
-            b->error = rc;
-            interrupted = 1;
-        }
-        return 0;
-    }
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-        unsigned code =
-            len >= 2 ? ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1]
-                     : 0;
-        b->close_codes[code == 1009 ? 0 : code == 1013 ? 1 : code ? 2 : 3]++;
-        return 0;
-    }
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (c && c->open) {
-            c->open = false;
-            if (b->phase != PH_DONE) {
-                b->closed++;
-            }
-        }
-        if (c) {
-            c->wsi = NULL;
-        }
-        return 0;
-    default:
-        return 0;
-    }
+static void start_measure(struct wb_run *run, int64_t now)
+{
+    run->phase = WB_MEASURE;
+    run->phase_start_us = now;
+    run->rss_start_kib = rss_kib(run->o.pid);
+    run->conns_at_start = run->established - run->closed;
+    run->before = run->reader.counts;
+    run->reader.counts = (struct wb_counts){0};
+    wb_hist_reset(&run->reader.hist);
+    run->reader.measure = true;
+    say(run, "measuring: %u connections open", run->conns_at_start);
 }
 
-/* ---- phases
- * ---------------------------------------------------------------------- */
-
-static void start_measure(struct bench *b, int64_t now)
+uint32_t wb_tick(struct wb_run *run, bool stop)
 {
-    b->phase = PH_MEASURE;
-    b->phase_start_us = now;
-    b->rss_start_kib = rss_kib(b->o.pid);
-    b->conns_at_start = b->established - b->closed;
-    b->before = b->reader.counts;
-    b->reader.counts = (struct wb_counts){0};
-    wb_hist_reset(&b->reader.hist);
-    b->reader.measure = true;
-    say(b, "measuring: %u connections open", b->conns_at_start);
-}
+    int64_t now = wb_mono_us();
+    int64_t in_phase = now - run->phase_start_us;
 
-static void on_tick(lws_sorted_usec_list_t *sul)
-{
-    struct bench *b = lws_container_of(sul, struct bench, tick);
-    int64_t now = mono_us();
-    int64_t in_phase = now - b->phase_start_us;
-
-    if (interrupted) {
-        if (b->phase == PH_MEASURE) {
-            b->window_us = in_phase;
+    if (stop) {
+        if (run->phase == WB_MEASURE) {
+            run->window_us = in_phase;
+            run->rss_end_kib = rss_kib(run->o.pid);
         }
-        b->phase = PH_DONE;
-        return;
+        run->phase = WB_DONE;
+        return 0;
     }
-    switch (b->phase) {
-    case PH_CONNECT: {
-        uint32_t slice = b->o.ramp / (1000000 / TICK_US);
-        open_some(b, slice ? slice : 1);
-        if (b->established + b->failed >= b->o.connections) {
-            say(b, "connected %u of %u (%u failed)", b->established,
-                b->o.connections, b->failed);
-            if (b->failed && b->o.strict_connect) {
-                b->error = -ECONNREFUSED;
-                b->phase = PH_DONE;
-                return;
+    switch (run->phase) {
+    case WB_CONNECT: {
+        if (run->established + run->failed >= run->o.connections) {
+            say(run, "connected %u of %u (%u failed) in %.1f s",
+                run->established, run->o.connections, run->failed,
+                (double)in_phase / 1e6);
+            if (run->failed && run->o.strict_connect) {
+                run->error = -ECONNREFUSED;
+                run->phase = WB_DONE;
+                return 0;
             }
-            b->phase = PH_SETTLE;
-            b->phase_start_us = now;
-        } else if (in_phase > 120 * 1000000LL) {
-            say(b, "gave up connecting after 120 s");
-            b->error = -ETIMEDOUT;
-            b->phase = PH_DONE;
-            return;
+            run->phase = WB_SETTLE;
+            run->phase_start_us = now;
+            return 0;
         }
-        break;
+        if (in_phase > 120 * 1000000LL) {
+            say(run, "gave up connecting after 120 s");
+            run->error = -ETIMEDOUT;
+            run->phase = WB_DONE;
+            return 0;
+        }
+        uint32_t slice = run->o.ramp / (1000000 / WB_TICK_US);
+        slice = slice ? slice : 1;
+        uint32_t left = run->o.connections - run->opened;
+        return slice < left ? slice : left;
     }
-    case PH_SETTLE:
-        if (in_phase >= (int64_t)(b->o.settle_s * 1e6)) {
-            start_measure(b, now);
+    case WB_SETTLE:
+        if (in_phase >= (int64_t)(run->o.settle_s * 1e6)) {
+            start_measure(run, now);
         }
-        break;
-    case PH_MEASURE: {
-        bool timed_out =
-            b->o.duration_s > 0 && in_phase >= (int64_t)(b->o.duration_s * 1e6);
-        bool idle =
-            b->o.idle_exit_ms > 0 &&
-            now - b->last_frame_us >= (int64_t)b->o.idle_exit_ms * 1000 &&
-            now - b->phase_start_us >= (int64_t)b->o.idle_exit_ms * 1000;
+        return 0;
+    case WB_MEASURE: {
+        bool timed_out = run->o.duration_s > 0 &&
+                         in_phase >= (int64_t)(run->o.duration_s * 1e6);
+        int64_t idle_us = (int64_t)run->o.idle_exit_ms * 1000;
+        bool idle = run->o.idle_exit_ms > 0 &&
+                    now - run->last_frame_us >= idle_us && in_phase >= idle_us;
         if (timed_out || idle) {
-            b->window_us = in_phase;
-            b->rss_end_kib = rss_kib(b->o.pid);
-            b->phase = PH_DONE;
-            return;
+            run->window_us = in_phase;
+            run->rss_end_kib = rss_kib(run->o.pid);
+            run->phase = WB_DONE;
         }
-        break;
+        return 0;
     }
-    case PH_DONE:
-        return;
+    case WB_DONE:
+        return 0;
     }
-    lws_sul_schedule(b->lws, 0, &b->tick, on_tick, TICK_US);
+    return 0;
+}
+
+/* ---- the subscription message ----------------------------------------------
+ */
+
+static int build_subscribe(struct wb_run *run)
+{
+    const char *s = run->o.subscribe;
+    char *out = run->subscribe_msg;
+    size_t cap = sizeof(run->subscribe_msg), n;
+    if (strcmp(s, "*") == 0) {
+        n = (size_t)snprintf(out, cap,
+                             "{\"op\":\"subscribe\",\"matches\":\"*\"}");
+    } else {
+        n = (size_t)snprintf(out, cap, "{\"op\":\"subscribe\",\"matches\":[");
+        for (const char *p = s; *p && n < cap;) {
+            size_t k = strcspn(p, ",");
+            n += (size_t)snprintf(out + n, cap - n, "%s\"%.*s\"",
+                                  p == s ? "" : ",", (int)k, p);
+            p += k + (p[k] == ',');
+        }
+        if (n < cap) {
+            n += (size_t)snprintf(out + n, cap - n, "]}");
+        }
+    }
+    if (n >= cap - 1) {
+        return -E2BIG;
+    }
+    run->subscribe_len = n;
+    return 0;
 }
 
 /* ---- report
- * ------------------------------------------------------------------------ */
+ * ------------------------------------------------------------------ */
 
-static void bench_line(const struct bench *b, const char *name, double v,
+static void bench_line(const struct wb_run *run, const char *name, double v,
                        const char *unit)
 {
-    if (b->o.bench_prefix) {
-        printf("bench %s_%s %.6g %s\n", b->o.bench_prefix, name, v, unit);
+    if (run->o.bench_prefix) {
+        printf("bench %s_%s %.6g %s\n", run->o.bench_prefix, name, v, unit);
     }
 }
 
-static void report(struct bench *b)
+static void report(const struct wb_run *run)
 {
-    const struct wb_counts *k = &b->reader.counts;
-    double secs = (double)b->window_us / 1e6;
+    const struct wb_counts *k = &run->reader.counts;
+    double secs = (double)run->window_us / 1e6;
     if (secs <= 0) {
         secs = 1e-9;
     }
-    double p50 = wb_hist_quantile_ms(&b->reader.hist, 0.50);
-    double p99 = wb_hist_quantile_ms(&b->reader.hist, 0.99);
-    double max = (double)b->reader.hist.max_us / 1000.0;
-    uint32_t open = b->conns_at_start ? b->conns_at_start : 1;
+    double p50 = wb_hist_quantile_ms(&run->reader.hist, 0.50);
+    double p99 = wb_hist_quantile_ms(&run->reader.hist, 0.99);
+    double max = (double)run->reader.hist.max_us / 1000.0;
+    uint32_t open = run->conns_at_start ? run->conns_at_start : 1;
 
     printf("connections %u established %u failed %u closed %u "
-           "(1009: %u, 1013: %u, other: %u)\n",
-           b->o.connections, b->established, b->failed, b->closed,
-           b->close_codes[0], b->close_codes[1], b->close_codes[2]);
+           "(1009: %u, 1013: %u, other code: %u, no close frame: %u)\n",
+           run->o.connections, run->established, run->failed, run->closed,
+           run->close_codes[0], run->close_codes[1], run->close_codes[2],
+           run->close_codes[3]);
     printf("window %.2f s: %llu frames, %llu messages, %llu deltas, "
            "%llu snapshots, %llu bytes\n",
            secs, (unsigned long long)k->frames, (unsigned long long)k->messages,
@@ -410,84 +298,89 @@ static void report(struct bench *b)
            k->frames ? (double)k->messages / (double)k->frames : 0.0);
     printf("latency from sent: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
            "(%llu samples)\n",
-           p50, p99, max, (unsigned long long)b->reader.hist.count);
+           p50, p99, max, (unsigned long long)run->reader.hist.count);
     printf("checks: gaps %llu, orphans %llu, bad %llu, errors %llu, "
-           "recovered %llu\n",
+           "recovered %llu (before the window: gaps %llu, orphans %llu, "
+           "bad %llu)\n",
            (unsigned long long)k->gaps, (unsigned long long)k->orphans,
            (unsigned long long)k->bad, (unsigned long long)k->errors,
-           (unsigned long long)k->recovered);
-    if (b->reader.last_error[0]) {
-        printf("last problem: %s\n", b->reader.last_error);
+           (unsigned long long)k->recovered,
+           (unsigned long long)run->before.gaps,
+           (unsigned long long)run->before.orphans,
+           (unsigned long long)run->before.bad);
+    if (run->reader.last_error[0]) {
+        printf("last problem: %s\n", run->reader.last_error);
     }
-    double per_conn_start = -1, per_conn_end = -1;
-    if (b->rss_before_kib >= 0 && b->rss_start_kib >= 0) {
-        per_conn_start =
-            (double)(b->rss_start_kib - b->rss_before_kib) * 1024.0 / open;
-        printf("daemon rss: %ld KiB before, %ld KiB connected",
-               b->rss_before_kib, b->rss_start_kib);
-        if (b->rss_end_kib >= 0) {
-            per_conn_end =
-                (double)(b->rss_end_kib - b->rss_before_kib) * 1024.0 / open;
-            printf(", %ld KiB at the end", b->rss_end_kib);
+    double per_conn = -1, per_conn_end = -1;
+    if (run->rss_before_kib >= 0 && run->rss_start_kib >= 0) {
+        per_conn =
+            (double)(run->rss_start_kib - run->rss_before_kib) * 1024.0 / open;
+        if (run->rss_end_kib >= 0) {
+            per_conn_end = (double)(run->rss_end_kib - run->rss_before_kib) *
+                           1024.0 / open;
         }
-        printf(": %.0f bytes per connection (%.0f at the end)\n",
-               per_conn_start, per_conn_end);
+        printf("daemon rss: %ld KiB before connecting, %ld KiB connected, "
+               "%ld KiB at the end: %.0f bytes per connection (%.0f at the "
+               "end)\n",
+               run->rss_before_kib, run->rss_start_kib, run->rss_end_kib,
+               per_conn, per_conn_end);
     }
-    fflush(stdout);
 
-    bench_line(b, "connections", open, "connections");
-    bench_line(b, "deltas_per_s", (double)k->deltas / secs, "deltas/s");
-    bench_line(b, "messages_per_s", (double)k->messages / secs, "messages/s");
-    bench_line(b, "frames_per_s", (double)k->frames / secs, "frames/s");
-    bench_line(b, "latency_p50", p50, "ms");
-    bench_line(b, "latency_p99", p99, "ms");
-    bench_line(b, "latency_max", max, "ms");
-    bench_line(b, "gaps", (double)(k->gaps + k->orphans), "count");
-    if (per_conn_start >= 0) {
-        bench_line(b, "rss_per_conn", per_conn_start, "bytes");
+    bench_line(run, "connections", open, "connections");
+    bench_line(run, "deltas_per_s", (double)k->deltas / secs, "deltas/s");
+    bench_line(run, "messages_per_s", (double)k->messages / secs, "messages/s");
+    bench_line(run, "frames_per_s", (double)k->frames / secs, "frames/s");
+    bench_line(run, "latency_p50", p50, "ms");
+    bench_line(run, "latency_p99", p99, "ms");
+    bench_line(run, "latency_max", max, "ms");
+    bench_line(
+        run, "gaps",
+        (double)(k->gaps + k->orphans + run->before.gaps + run->before.orphans),
+        "count");
+    if (per_conn >= 0) {
+        bench_line(run, "rss_per_conn", per_conn, "bytes");
     }
     if (per_conn_end >= 0) {
-        bench_line(b, "rss_per_conn_loaded", per_conn_end, "bytes");
+        bench_line(run, "rss_per_conn_loaded", per_conn_end, "bytes");
     }
     fflush(stdout);
 }
 
 /* Writes the first connection's view; every other must be the same. */
-static int dump(struct bench *b)
+static int dump(struct wb_run *run)
 {
-    FILE *f = fopen(b->o.dump, "w");
+    FILE *f = fopen(run->o.dump, "w");
     if (!f) {
-        fprintf(stderr, "wsbench: %s: %s\n", b->o.dump, strerror(errno));
+        fprintf(stderr, "wsbench: %s: %s\n", run->o.dump, strerror(errno));
         return -errno;
     }
-    int rc = wb_view_dump(&b->reader, &b->conns[0].view, f);
+    int rc = wb_view_dump(&run->reader, &run->conns[0].view, f);
     if (fclose(f) != 0 && rc == 0) {
         rc = -EIO;
     }
-    if (rc != 0) {
-        return rc;
-    }
     char *first = NULL, *other = NULL;
     size_t first_len = 0, other_len = 0;
-    FILE *m = open_memstream(&first, &first_len);
-    if (!m) {
-        return -ENOMEM;
+    FILE *m = rc == 0 ? open_memstream(&first, &first_len) : NULL;
+    if (rc == 0 && !m) {
+        rc = -ENOMEM;
     }
-    rc = wb_view_dump(&b->reader, &b->conns[0].view, m);
-    fclose(m);
-    for (uint32_t i = 1; rc == 0 && i < b->opened; i++) {
+    if (m) {
+        rc = wb_view_dump(&run->reader, &run->conns[0].view, m);
+        fclose(m);
+    }
+    for (uint32_t i = 1; rc == 0 && i < run->opened; i++) {
         m = open_memstream(&other, &other_len);
         if (!m) {
             rc = -ENOMEM;
             break;
         }
-        rc = wb_view_dump(&b->reader, &b->conns[i].view, m);
+        rc = wb_view_dump(&run->reader, &run->conns[i].view, m);
         fclose(m);
         if (rc == 0 &&
             (other_len != first_len || memcmp(first, other, first_len))) {
             fprintf(stderr,
-                    "wsbench: connection %u's view differs from "
-                    "connection 0's\n",
+                    "wsbench: connection %u's view differs from connection "
+                    "0's\n",
                     i);
             rc = 1;
         }
@@ -498,53 +391,47 @@ static int dump(struct bench *b)
     return rc;
 }
 
-/* ---- main
- * ---------------------------------------------------------------------------
- */
+/* ---- options and main
+ * --------------------------------------------------------- */
 
 static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-    if (the_bench && the_bench->lws) {
-        lws_cancel_service(the_bench->lws);
-    }
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scorewire-wsbench [options]\n"
-            "  --url ws://HOST:PORT/PATH  server (default "
-            "ws://127.0.0.1:8080/ws)\n"
-            "  -c, --connections K        connections (default 1)\n"
-            "  --ramp N                   connections opened per second "
-            "(default 5000)\n"
-            "  --subscribe LIST           \"*\" or ids separated by commas "
-            "(default \"*\")\n"
-            "  --settle S                 seconds between connecting and "
-            "measuring (default 1)\n"
-            "  --duration S               seconds to measure; 0: until idle "
-            "or a signal (default 10)\n"
-            "  --idle-exit MS             stop when nothing arrived for MS "
-            "ms\n"
-            "  --pid PID                  the daemon, for RSS per "
-            "connection\n"
-            "  --dump FILE                write the final view of every "
-            "match (all connections must agree)\n"
-            "  --bench-prefix NAME        also print `bench NAME_x value "
-            "unit` lines\n"
-            "  --strict-connect           fail when any connection "
-            "fails\n"
-            "  -q, --quiet                no progress on stderr\n"
-            "Exit: 0 ok; 1 setup failed; 2 version gaps or bad frames; 3 "
-            "views differ.\n");
+    fputs("usage: scorewire-wsbench [options]\n"
+          "  --url ws://HOST:PORT/PATH  server (default "
+          "ws://127.0.0.1:8080/ws)\n"
+          "  -c, --connections K        connections (default 1)\n"
+          "  --ramp N                   connections opened per second "
+          "(default 5000)\n"
+          "  --subscribe LIST           \"*\" or ids separated by commas "
+          "(default \"*\")\n"
+          "  --settle S                 seconds from connected to measuring "
+          "(default 1)\n"
+          "  --duration S               seconds to measure; 0: until idle or "
+          "a signal (default 10)\n"
+          "  --idle-exit MS             stop when nothing arrived for MS ms\n"
+          "  --pid PID                  the daemon, for RSS per connection\n"
+          "  --dump FILE                write the final view of every match "
+          "(all connections must agree)\n"
+          "  --bench-prefix NAME        also print `bench NAME_x value unit` "
+          "lines\n"
+          "  --engine lws|raw           client: libwebsockets (default) or "
+          "the lean built-in one\n"
+          "  --strict-connect           fail when any connection fails\n"
+          "  -q, --quiet                no progress on stderr\n"
+          "Exit: 0 ok; 1 setup failed; 2 version gaps or bad frames; 3 views "
+          "differ.\n",
+          out);
 }
 
-static int parse_url(struct opts *o, const char *url)
+static int parse_url(struct wb_opts *o, const char *url)
 {
     static char host[256], path[256];
-    int port = 80;
     if (strncmp(url, "ws://", 5) != 0) {
         return -EINVAL;
     }
@@ -556,17 +443,20 @@ static int parse_url(struct opts *o, const char *url)
     memcpy(host, h, hl);
     host[hl] = '\0';
     const char *p = h + hl;
+    long port = 80;
     if (*p == ':') {
-        port = (int)strtol(p + 1, (char **)&p, 10);
+        char *end;
+        port = strtol(p + 1, &end, 10);
+        p = end;
     }
     snprintf(path, sizeof(path), "%s", *p ? p : "/");
     o->address = host;
-    o->port = port;
+    o->port = (int)port;
     o->path = path;
     return port > 0 && port < 65536 ? 0 : -EINVAL;
 }
 
-static int parse_opts(struct opts *o, int argc, char **argv)
+static int parse_opts(struct wb_opts *o, int argc, char **argv)
 {
     static const struct option longs[] = {
         {"url", required_argument, NULL, 'u'},
@@ -579,12 +469,13 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},
         {"dump", required_argument, NULL, 'D'},
         {"bench-prefix", required_argument, NULL, 'b'},
+        {"engine", required_argument, NULL, 'e'},
         {"strict-connect", no_argument, NULL, 'x'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct opts){
+    *o = (struct wb_opts){
         .connections = 1,
         .ramp = 5000,
         .subscribe = "*",
@@ -630,6 +521,13 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         case 'b':
             o->bench_prefix = optarg;
             break;
+        case 'e':
+            if (strcmp(optarg, "raw") != 0 && strcmp(optarg, "lws") != 0) {
+                fprintf(stderr, "wsbench: --engine lws or raw\n");
+                return -EINVAL;
+            }
+            o->raw = strcmp(optarg, "raw") == 0;
+            break;
         case 'x':
             o->strict_connect = true;
             break;
@@ -653,80 +551,53 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    static struct bench b;
-    if (parse_opts(&b.o, argc, argv) != 0 || build_subscribe(&b) != 0) {
+    static struct wb_run run;
+    if (parse_opts(&run.o, argc, argv) != 0 || build_subscribe(&run) != 0) {
         return 1;
     }
-    the_bench = &b;
     int status = 1;
-    b.conns = calloc(b.o.connections, sizeof(*b.conns));
-    if (!b.conns || wb_reader_init(&b.reader, b.o.dump != NULL) != 0) {
+    run.conns = calloc(run.o.connections, sizeof(*run.conns));
+    if (!run.conns || wb_reader_init(&run.reader, run.o.dump != NULL) != 0) {
         fprintf(stderr, "wsbench: out of memory\n");
         goto out;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    lws_set_log_level(LLL_ERR, NULL);
 
-    static const struct lws_protocols protocols[] = {
-        {.name = "scorewire.v1",
-         .callback = on_client,
-         .rx_buffer_size = 16384},
-        {0},
-    };
-    struct lws_context_creation_info info = {
-        .port = CONTEXT_PORT_NO_LISTEN,
-        .protocols = protocols,
-        .fd_limit_per_thread = b.o.connections + 64,
-        .timeout_secs = 30,
-        .connect_timeout_secs = 30,
-    };
-    b.lws = lws_create_context(&info);
-    if (!b.lws) {
-        fprintf(stderr, "wsbench: lws_create_context failed\n");
+    run.rss_before_kib = rss_kib(run.o.pid);
+    run.rss_start_kib = run.rss_end_kib = -1;
+    run.phase = WB_CONNECT;
+    run.phase_start_us = run.last_frame_us = wb_mono_us();
+    int rc = run.o.raw ? wb_raw_run(&run, &interrupted)
+                       : wb_lws_run(&run, &interrupted);
+    if (rc == 0) {
+        rc = run.error;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "wsbench: %s%s%s\n", strerror(-rc),
+                run.last_connect_error[0] ? ": " : "", run.last_connect_error);
         goto out;
     }
-    b.rss_before_kib = rss_kib(b.o.pid);
-    b.rss_start_kib = b.rss_end_kib = -1;
-    b.phase = PH_CONNECT;
-    b.phase_start_us = b.last_frame_us = mono_us();
-    lws_sul_schedule(b.lws, 0, &b.tick, on_tick, 1);
-    while (b.phase != PH_DONE) {
-        if (lws_service(b.lws, 0) < 0) {
-            break;
-        }
-        if (interrupted && b.phase != PH_DONE) {
-            on_tick(&b.tick);
-        }
-    }
-    if (b.error) {
-        fprintf(stderr, "wsbench: %s%s%s\n", strerror(-b.error),
-                b.last_connect_error[0] ? ": " : "", b.last_connect_error);
-        goto out;
-    }
-    report(&b);
-    const struct wb_counts *k = &b.reader.counts;
+    report(&run);
     status = 0;
-    if (b.o.dump) {
-        int rc = dump(&b);
+    if (run.o.dump) {
+        rc = dump(&run);
         status = rc < 0 ? 1 : rc > 0 ? 3 : 0;
     }
     /* Gaps anywhere in the run, not only in the window, fail it. */
-    if (k->gaps || k->orphans || k->bad || b.before.gaps || b.before.orphans ||
-        b.before.bad) {
+    const struct wb_counts *k = &run.reader.counts, *b = &run.before;
+    if (k->gaps || k->orphans || k->bad || b->gaps || b->orphans || b->bad) {
         status = 2;
     }
 
 out:
-    if (b.lws) {
-        lws_context_destroy(b.lws);
+    for (uint32_t i = 0; run.conns && i < run.o.connections; i++) {
+        free(run.conns[i].buf);
+        wb_view_release(&run.conns[i].view);
     }
-    for (uint32_t i = 0; b.conns && i < b.o.connections; i++) {
-        free(b.conns[i].buf);
-        wb_view_release(&b.conns[i].view);
-    }
-    free(b.conns);
-    wb_reader_release(&b.reader);
+    free(run.conns);
+    wb_reader_release(&run.reader);
     return status;
 }

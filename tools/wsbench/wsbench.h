@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 /* ---- latency histogram --------------------------------------------------- */
@@ -120,5 +121,89 @@ int wb_view_dump(const struct wb_reader *r, const struct wb_conn_view *v,
 /* Parses RFC 3339 text (@len bytes) to ms since the epoch. Returns 0 or
  * -EINVAL. */
 int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms);
+
+/* ---- the run, shared by the two client engines -------------------------- */
+
+enum wb_phase { WB_CONNECT, WB_SETTLE, WB_MEASURE, WB_DONE };
+
+struct wb_opts {
+    const char *address;
+    int port;
+    const char *path;
+    uint32_t connections;
+    uint32_t ramp;         /* connections opened per second */
+    const char *subscribe; /* "*" or a comma-separated list */
+    double settle_s;
+    double duration_s; /* 0: until --idle-exit or a signal */
+    uint32_t idle_exit_ms;
+    long pid; /* the daemon, for RSS */
+    const char *dump;
+    const char *bench_prefix;
+    bool raw; /* --engine raw */
+    bool strict_connect;
+    bool quiet;
+};
+
+/* One client connection, whichever engine drives it. */
+struct wb_conn {
+    void *io; /* the engine's handle */
+    uint32_t idx;
+    bool open;
+    bool sent_subscribe;
+    bool close_frame; /* the server sent a close frame */
+    char *buf;        /* a message arriving in pieces */
+    size_t len, cap;
+    struct wb_conn_view view;
+};
+
+struct wb_run {
+    struct wb_opts o;
+    struct wb_conn *conns;
+    uint32_t opened;
+    uint32_t established;
+    uint32_t failed;
+    uint32_t closed;         /* by the server or the network */
+    uint32_t close_codes[4]; /* 1009, 1013, other, without a close frame */
+    char subscribe_msg[4096];
+    size_t subscribe_len;
+    struct wb_reader reader;
+    enum wb_phase phase;
+    int64_t phase_start_us; /* monotonic */
+    int64_t last_frame_us;  /* monotonic */
+    int64_t window_us;      /* length of the measure phase */
+    long rss_before_kib, rss_start_kib, rss_end_kib;
+    uint32_t conns_at_start;
+    struct wb_counts before; /* counted before the window */
+    int error;
+    char last_connect_error[128];
+};
+
+#define WB_TICK_US (10 * 1000) /* the phase clock and the ramp slice */
+
+int64_t wb_mono_us(void);
+int64_t wb_wall_us(void);
+
+/*
+ * The phase clock, called by the engine every WB_TICK_US (and on a
+ * signal). Returns how many connections the engine should open now; sets
+ * run->phase to WB_DONE when the run is over.
+ */
+uint32_t wb_tick(struct wb_run *run, bool interrupted);
+
+/* Engine events. */
+void wb_on_established(struct wb_run *run, struct wb_conn *c);
+void wb_on_failed(struct wb_run *run, struct wb_conn *c, const char *why);
+/* @code: the close frame's code, 0 when it had none, -1 when no close
+ * frame came. */
+void wb_on_close_frame(struct wb_run *run, struct wb_conn *c, int code);
+void wb_on_closed(struct wb_run *run, struct wb_conn *c);
+/* A piece of a message; the engine says whether it is the first and the
+ * last. Returns 0 or -ENOMEM. */
+int wb_on_data(struct wb_run *run, struct wb_conn *c, const char *in,
+               size_t len, bool first, bool last);
+
+/* The engines: run until run->phase is WB_DONE. Return 0 or -errno. */
+int wb_lws_run(struct wb_run *run, volatile sig_atomic_t *interrupted);
+int wb_raw_run(struct wb_run *run, volatile sig_atomic_t *interrupted);
 
 #endif /* TOOLS_WSBENCH_WSBENCH_H */

@@ -496,14 +496,15 @@ static int apply_delta(struct wb_match *m, const char *text,
     return 0;
 }
 
-/* Reads id and version of the object @holder. Returns the match index, or
- * -1 when they are missing (counted bad), or -2 when out of memory. */
+/* Reads id and version of object token @holder (the message itself may be
+ * token 0). Returns the match index, -1 when they are missing (counted
+ * bad), or -2 when out of memory. */
 static int64_t id_version(struct wb_reader *r, struct wb_conn_view *v,
                           const char *text, uint32_t holder, uint64_t *ver)
 {
     const struct notify_json_tok *toks = r->toks;
-    uint32_t idt = holder ? notify_json_get(text, toks, holder, "id") : 0;
-    uint32_t vt = holder ? notify_json_get(text, toks, holder, "version") : 0;
+    uint32_t idt = notify_json_get(text, toks, holder, "id");
+    uint32_t vt = notify_json_get(text, toks, holder, "version");
     if (!idt || !vt || toks[idt].type != NOTIFY_JSON_STRING ||
         (toks[idt].flags & NOTIFY_JSON_ESCAPED) ||
         notify_json_u64(text, &toks[vt], ver) != 0) {
@@ -565,8 +566,9 @@ static int read_message(struct wb_reader *r, struct wb_conn_view *v,
     if (notify_json_eq(text, &toks[tt], "snapshot")) {
         r->counts.snapshots++;
         uint32_t m = notify_json_get(text, toks, msg, "match");
-        if (m && toks[m].type != NOTIFY_JSON_OBJECT) {
-            m = 0;
+        if (!m || toks[m].type != NOTIFY_JSON_OBJECT) {
+            r->counts.bad++;
+            return 0;
         }
         int64_t idx = id_version(r, v, text, m, &ver);
         if (idx < 0) {
