@@ -346,7 +346,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         s->rx = NULL;
         return 0;
     default:
-        return 0;
+        /* Being the default protocol (for WebSockets without one), this one
+         * also gets bound to kept-alive HTTP connections between requests;
+         * lws's own handling finishes those transactions. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
