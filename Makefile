@@ -2,7 +2,8 @@
 #
 # Layout: every folder's .c files (actor/ ingest/ model/ notify/ store/ app/)
 # go into one static library; app/main.c is the daemon; tools/<name>/*.c is
-# bin/scorewire-<name>; tests/<module>_test.c is one cmocka binary each;
+# bin/scorewire-<name>; tests/<module>_test.c is one cmocka binary each
+# (tests/<name>_test also links tools/<name>/*.c but main.c, if that exists);
 # tests/bench/<part>_bench.c one benchmark each; tests/fuzz/<name>_fuzz.c one
 # libFuzzer target each. New files need no edit here.
 #
@@ -70,6 +71,16 @@ ALL_OBJS := $(LIB_OBJS) $(BUILD)/app/main.o $(TEST_SUPPORT_OBJS) \
 	$(TEST_SRCS:%.c=$(BUILD)/%.o) $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 TIMEOUT ?= 300
+
+# `make V=1` shows the commands.
+V ?= 0
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-5s %s\n' $(1) $(2)
+else
+Q :=
+say = @true
+endif
 export SCOREWIRE_BIN := $(abspath $(BIN))
 export SCOREWIRE_ROOT := $(abspath .)
 
@@ -96,29 +107,41 @@ deps-test:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(BIN)/scorewire: $(BUILD)/app/main.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+# Objects of a list of .c files, written without `%`: in a pattern rule's
+# prerequisites make replaces every `%` with the stem, even inside $$(...).
+objs_of = $(addprefix $(BUILD)/,$(addsuffix .o,$(basename $(1))))
 
 .SECONDEXPANSION:
-$(BIN)/scorewire-%: $$(subst .c,.o,$$(addprefix $(BUILD)/,$$(wildcard tools/$$*/*.c))) $(LIB)
+$(BIN)/scorewire-%: $$(call objs_of,$$(wildcard tools/$$*/*.c)) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) $(LIB)
+$(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) \
+		$$(call objs_of,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) \
+		$(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
 $(BUILD)/bench/%_bench: $(BUILD)/tests/bench/%_bench.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- tests ----------------------------------------------------------------
 

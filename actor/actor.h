@@ -393,6 +393,7 @@ struct actor_info {
     uint32_t restarts;   /* restarts of its spec before this incarnation */
     bool thread;         /* blocking actor */
     bool supervisor;
+    bool runnable;       /* queued or running now, else waiting */
 };
 
 /*

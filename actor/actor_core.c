@@ -1327,6 +1327,7 @@ static bool info_fill(struct actor_ctx *a, uint64_t pid,
     info->restarts = a->restarts;
     info->thread = a->thread != NULL;
     info->supervisor = atomic_load(&a->is_sup);
+    info->runnable = atomic_load_explicit(&a->sched, memory_order_relaxed);
     return true;
 }
 
