@@ -12,7 +12,7 @@
  * drains its mailbox inside the loop.
  *
  * The model sends every applied update (struct update, model/update.h) as a
- * NOTIFY_MSG_UPDATE; notify keeps per match the latest image (to serialize a
+ * MODEL_MSG_UPDATE; notify keeps per match the latest image (to serialize a
  * snapshot at any time) and a ring of recent updates (to resume a client
  * with `since`), and fans each update out to the subscribers as the one
  * reference-counted JSON buffer the model built. Per client it keeps a queue
@@ -30,8 +30,6 @@
 #include <stdint.h>
 
 #include "actor/actor.h"
-
-struct update;
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -67,42 +65,18 @@ void notify_config_default(struct notify_config *cfg);
  */
 extern const struct actor_ops notify_ops;
 
-/* ---- messages to notify (0x400 - 0x4ff) -------------------------------- */
+/* ---- messages ---------------------------------------------------------- */
 
+/*
+ * Notify takes, besides its own messages below, the model's
+ * MODEL_MSG_UPDATE (struct model_update_msg, model/update.h: an applied
+ * update or a re-sent snapshot; its `up` is kept by reference, never
+ * copied) and MODEL_MSG_FEED_NOTICE (a source's feed state, sent on to
+ * every client as a `feed` message).
+ */
 enum notify_msg_type {
-    NOTIFY_MSG_UPDATE = 0x400, /* struct notify_update_msg */
-    NOTIFY_MSG_FEED,           /* struct notify_feed_msg */
-    NOTIFY_MSG_READY           /* struct notify_ready_msg */
+    NOTIFY_MSG_READY = 0x400 /* struct notify_ready_msg */
 };
-
-/* One applied update from a match actor. */
-struct notify_update_msg {
-    struct actor_msg hdr; /* NOTIFY_MSG_UPDATE */
-    struct update *up;    /* owned reference; released with the message */
-};
-
-/*
- * Returns a new NOTIFY_MSG_UPDATE carrying a new reference to @up (the
- * caller keeps its own); release it with actor_msg_free() unless a send
- * took it. NULL when out of memory.
- */
-struct actor_msg *notify_update_msg_new(struct update *up);
-
-#define NOTIFY_SOURCE_MAX 64 /* bytes in a source name */
-
-/* A source's feed state changed (SFP/1 live, stale, offline). */
-struct notify_feed_msg {
-    struct actor_msg hdr;               /* NOTIFY_MSG_FEED */
-    char source[NOTIFY_SOURCE_MAX + 1]; /* NUL-terminated */
-    uint8_t state;                      /* enum match_feed */
-};
-
-/*
- * Returns a new NOTIFY_MSG_FEED for @source (truncated to
- * NOTIFY_SOURCE_MAX bytes) in @state (enum match_feed); release it with
- * actor_msg_free() unless a send took it. NULL when out of memory.
- */
-struct actor_msg *notify_feed_msg_new(const char *source, unsigned state);
 
 /* What /readyz waits for. */
 enum notify_ready_what {

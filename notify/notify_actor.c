@@ -635,14 +635,18 @@ static void notify_wake(void *state)
 
 static int handle_update(struct notify_state *st, struct actor_msg *msg)
 {
-    struct notify_update_msg *m =
-        container_of(msg, struct notify_update_msg, hdr);
+    struct model_update_msg *m =
+        container_of(msg, struct model_update_msg, hdr);
+    if (!m->up || m->outcome != MODEL_APPLIED) {
+        return 0; /* only the store cares about the other outcomes */
+    }
     return notify__hub_update(st->hub, m->up);
 }
 
 static int handle_feed(struct notify_state *st, struct actor_msg *msg)
 {
-    struct notify_feed_msg *m = container_of(msg, struct notify_feed_msg, hdr);
+    struct model_feed_notice_msg *m =
+        container_of(msg, struct model_feed_notice_msg, hdr);
     return notify__hub_feed(st->hub, m->source, m->state);
 }
 
@@ -664,9 +668,9 @@ static int notify_handle(struct actor_ctx *ctx, void *state,
     struct notify_state *st = state;
     (void)ctx;
     switch (msg->type) {
-    case NOTIFY_MSG_UPDATE:
+    case MODEL_MSG_UPDATE:
         return handle_update(st, msg);
-    case NOTIFY_MSG_FEED:
+    case MODEL_MSG_FEED_NOTICE:
         return handle_feed(st, msg);
     case NOTIFY_MSG_READY:
         return handle_ready(st, msg);

@@ -778,18 +778,6 @@ int notify__hub_update(struct notify__hub *hub, struct update *up)
     return rc;
 }
 
-static const char *feed_name(unsigned state)
-{
-    switch (state) {
-    case MATCH_FEED_LIVE:
-        return "live";
-    case MATCH_FEED_STALE:
-        return "stale";
-    default:
-        return "offline";
-    }
-}
-
 int notify__hub_feed(struct notify__hub *hub, const char *source,
                      unsigned state)
 {
@@ -805,8 +793,9 @@ int notify__hub_feed(struct notify__hub *hub, const char *source,
     }
     actor_buf_reset(&hub->tmp);
     actor_buf_str(&hub->tmp, "{\"type\":\"feed\",\"source\":");
-    actor_buf_json_str(&hub->tmp, source, strnlen(source, NOTIFY_SOURCE_MAX));
-    actor_buf_printf(&hub->tmp, ",\"state\":\"%s\"}", feed_name(state));
+    actor_buf_json_str(&hub->tmp, source, strnlen(source, NOTIFY__SOURCE_MAX));
+    actor_buf_printf(&hub->tmp, ",\"state\":\"%s\"}",
+                     match_feed_name((enum match_feed)state));
     if (hub->tmp.err) {
         return hub->tmp.err;
     }

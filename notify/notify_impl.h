@@ -289,8 +289,10 @@ struct notify__frame {
                                EVENT_ABSENT */
 };
 
+#define NOTIFY__SOURCE_MAX 64 /* bytes of a source name kept */
+
 struct notify__feed_state {
-    char source[NOTIFY_SOURCE_MAX + 1];
+    char source[NOTIFY__SOURCE_MAX + 1];
     uint8_t state;           /* enum match_feed */
     struct notify__out *out; /* the `feed` message for state; owned */
 };
