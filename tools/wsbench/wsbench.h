@@ -181,6 +181,8 @@ struct wb_run {
 #define WB_TICK_US (10 * 1000) /* the phase clock and the ramp slice */
 
 int64_t wb_mono_us(void);
+/* VmRSS of process @pid in KiB, or -1. */
+long wb_rss_kib(long pid);
 int64_t wb_wall_us(void);
 
 /*
@@ -201,6 +203,16 @@ void wb_on_closed(struct wb_run *run, struct wb_conn *c);
  * last. Returns 0 or -ENOMEM. */
 int wb_on_data(struct wb_run *run, struct wb_conn *c, const char *in,
                size_t len, bool first, bool last);
+
+/* The subscription message of run->o.subscribe. Returns 0 or -E2BIG. */
+int wb_build_subscribe(struct wb_run *run);
+
+/* Prints the report (and `bench` lines with --bench-prefix) on stdout. */
+void wb_report(const struct wb_run *run);
+
+/* Writes the first connection's view to run->o.dump. Returns 0, 1 when
+ * another connection's view differs, or -errno. */
+int wb_dump(struct wb_run *run);
 
 /* The engines: run until run->phase is WB_DONE. Return 0 or -errno. */
 int wb_lws_run(struct wb_run *run, volatile sig_atomic_t *interrupted);
