@@ -97,13 +97,15 @@ void notify_config_default(struct notify_config *cfg)
         .ring = 64,           /* about a minute of a busy match */
         .max_frame_in = 4096, /* ws-protocol.md */
         .max_frame_out = 65536,
-        .backlog_soft = 256 * 1024,
+        .backlog_soft = 128 * 1024, /* some 7 s of 100 deltas/s */
         .backlog_hard = 1024 * 1024,
         .stall_ms = 10000,
         .ping_idle_s = 30, /* ws-protocol.md */
         .ping_grace_s = 30,
-        .sndbuf = 128 * 1024, /* the kernel doubles it; bounds a
-                                 non-reading client's kernel memory */
+        .sndbuf = 64 * 1024, /* the kernel doubles it: what a client that
+                                stops reading holds in the kernel, and how
+                                stale its data can get before the backlog
+                                (and conflation) starts */
     };
 }
 
