@@ -34,7 +34,8 @@
 /* ---- configuration ----------------------------------------------------- */
 
 struct notify_config {
-    const char *host;       /* listen address; NULL: every interface */
+    const char *host;       /* listen address (IP or interface name);
+                               NULL: every interface */
     int port;               /* HTTP + WebSocket port (default 8080) */
     const char *web_root;   /* directory served at / (default "web") */
     uint32_t max_clients;   /* WebSocket connections in total */

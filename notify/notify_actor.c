@@ -545,6 +545,11 @@ static void setup_lws_info(struct notify_state *st,
     memset(info, 0, sizeof(*info));
     info->port = cfg->port;
     info->iface = cfg->host;
+    if (cfg->host && strchr(cfg->host, '.') && !strchr(cfg->host, ':')) {
+        /* An IPv4 address: lws would open an IPv6 socket, not find the
+         * address among its interfaces and listen on every one. */
+        info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
     info->protocols = st->protocols;
     info->pvo = &st->pvo;
     info->mounts = &st->mounts[0];

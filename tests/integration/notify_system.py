@@ -19,7 +19,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from harness import OUT, Proc, check, free_port, program, tmpdir, wait_until
+from harness import OUT, ROOT, Proc, check, free_port, program, tmpdir, wait_until
 from pgtemp import Cluster
 
 SCOREWIRE = program("scorewire")
@@ -66,6 +66,7 @@ class System:
                 "--http-port", str(self.http_port),
                 "--admin-port", str(self.admin_port),
                 "--admin-bind", "127.0.0.1",
+                "--web-dir", os.path.join(ROOT, "web"),
                 "--db", self.db.conninfo] + list(daemon_args), env=env)
             self.stack.callback(self.daemon.stop)
             wait_until("the public port's /healthz",
