@@ -46,8 +46,12 @@ struct notify_config {
     uint32_t max_frame_out; /* bytes in one batched server frame */
     uint32_t backlog_soft;  /* bytes queued per client before conflating */
     uint32_t backlog_hard;  /* bytes queued per client before closing 1013 */
-    uint32_t stall_ms;      /* conflated this long without catching up:
+    uint32_t stall_ms;      /* owing messages and taking none this long:
                                close 1013 */
+    uint32_t ring_idle_s;   /* a match quiet this long drops its ring
+                               (resumes get a snapshot) */
+    uint32_t forget_s;      /* a match quiet this long, with no list
+                               subscriber, is forgotten */
     uint32_t ping_idle_s;   /* ping a connection idle this long */
     uint32_t ping_grace_s;  /* then close it after this long unanswered */
     uint32_t sndbuf;        /* SO_SNDBUF of WebSocket sockets; 0: kernel's */

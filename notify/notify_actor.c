@@ -100,6 +100,8 @@ void notify_config_default(struct notify_config *cfg)
         .backlog_soft = 128 * 1024, /* some 7 s of 100 deltas/s */
         .backlog_hard = 1024 * 1024,
         .stall_ms = 10000,
+        .ring_idle_s = 600,
+        .forget_s = 24 * 3600,
         .ping_idle_s = 30, /* ws-protocol.md */
         .ping_grace_s = 30,
         .sndbuf = 64 * 1024, /* the kernel doubles it: what a client that
@@ -583,6 +585,8 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
         .backlog_soft = cfg->backlog_soft,
         .backlog_hard = cfg->backlog_hard,
         .stall_ms = cfg->stall_ms,
+        .ring_idle_ms = cfg->ring_idle_s * 1000u,
+        .forget_ms = cfg->forget_s * 1000u,
         .model = &model_ops,
         .want_write = io_want_write,
         .close = io_close,
@@ -592,6 +596,7 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     if (!st->hub) {
         goto out_free;
     }
+    notify__hub_tick(st->hub, actor_now_ms()); /* start the hub's clock */
     register_metrics(st);
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);

@@ -166,7 +166,9 @@ static void match_release(struct notify__hub *hub, struct notify__match *m)
     free(m);
 }
 
-/* Frees an unseen match nobody subscribes to any more. */
+/* Unlinks @m and frees it: an unseen match nobody subscribes to any more,
+ * or a long-quiet one. A client still owing its snapshot finds its index
+ * empty (or reused by a newer match) and moves on. */
 static void match_forget(struct notify__hub *hub, struct notify__match *m)
 {
     struct notify__match **p = &hub->buckets[m->hash & (hub->n_buckets - 1)];
@@ -178,7 +180,9 @@ static void match_forget(struct notify__hub *hub, struct notify__match *m)
     /* free_index has room for every index ever taken. */
     hub->free_index[hub->n_free_index++] = m->index;
     hub->n_matches--;
-    hub->n_unknown--;
+    if (!m->image) {
+        hub->n_unknown--;
+    }
     match_release(hub, m);
 }
 
@@ -753,6 +757,7 @@ int notify__hub_update(struct notify__hub *hub, struct update *up)
     }
     m->image = match_image_ref(img);
     m->version = v;
+    m->touched_ms = hub->now_ms;
     notify__out_unref(m->snap);
     m->snap = o->kind == NOTIFY__OUT_SNAPSHOT ? notify__out_ref(o) : NULL;
     if (!in_order || reset) {
@@ -885,8 +890,32 @@ void notify__hub_close_client(struct notify__hub *hub, struct notify__client *c,
     hub->cfg.close(c->io, code, reason);
 }
 
+/* Quiet matches give back their memory: first the ring (resumes then get
+ * a snapshot), much later the whole match, unless a list subscriber keeps
+ * it. */
+static void age_matches(struct notify__hub *hub)
+{
+    for (uint32_t i = 0; i < hub->n_index; i++) {
+        struct notify__match *m = hub->by_index[i];
+        if (!m || !m->image) {
+            continue;
+        }
+        int64_t quiet = hub->now_ms - m->touched_ms;
+        if (m->n_subs == 0 && quiet > hub->cfg.forget_ms) {
+            match_forget(hub, m);
+            hub->stats.forgotten++;
+        } else if (m->ring && quiet > hub->cfg.ring_idle_ms) {
+            ring_clear(m, hub->cfg.ring);
+            free(m->ring);
+            m->ring = NULL;
+        }
+    }
+}
+
 void notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
 {
+    hub->now_ms = now_ms;
+    age_matches(hub);
     for (struct notify__client *c = hub->clients; c; c = c->next) {
         bool owes = c->queue.len > 0 || c->n_pending > 0;
         if (!owes || c->frames != c->frames_at_tick) {

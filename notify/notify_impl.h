@@ -201,6 +201,9 @@ struct notify__hub_config {
     size_t backlog_hard;    /* queued bytes before closing 1013 */
     uint32_t stall_ms;      /* owing messages this long without taking a
                                frame: close 1013 */
+    uint32_t ring_idle_ms;  /* no update this long: release the ring */
+    uint32_t forget_ms;     /* no update this long and no list subscriber:
+                               forget the match */
     const struct notify__model *model; /* not owned */
     /* Asks the transport for a writable callback for @io. */
     void (*want_write)(void *io);
@@ -234,7 +237,8 @@ struct notify__match {
     struct notify__sub **subs; /* list subscribers; not owned */
     uint32_t n_subs;
     uint32_t cap_subs;
-    uint32_t index; /* dense, reused after a placeholder is freed */
+    int64_t touched_ms; /* hub clock at the last update */
+    uint32_t index;     /* dense, reused after the match is freed */
     uint32_t id_len;
     char id[]; /* NUL-terminated */
 };
@@ -277,6 +281,7 @@ struct notify__stats {
     uint64_t errors;           /* error messages sent to clients */
     uint64_t recovered;        /* resumes served from the ring */
     uint64_t resume_snapshots; /* resumes too old: snapshot instead */
+    uint64_t forgotten;        /* matches dropped for being quiet */
 };
 
 /* The frame the hub built for one client, valid until frame_done. */
@@ -322,6 +327,7 @@ struct notify__hub {
     uint32_t n_frame;
     uint32_t cap_frame;
     uint64_t next_client_id;
+    int64_t now_ms; /* monotonic, as of the last tick */
     struct notify__stats stats;
 };
 
@@ -382,8 +388,9 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
 void notify__hub_frame_done(struct notify__hub *hub,
                             struct notify__frame *frame);
 
-/* Closes clients that owe messages and took no frame for cfg.stall_ms.
- * Call about once a second. */
+/* Closes clients that owe messages and took no frame for cfg.stall_ms,
+ * releases the rings of quiet matches and forgets long-quiet ones. Call
+ * about once a second. */
 void notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
 
 /*

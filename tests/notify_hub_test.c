@@ -152,6 +152,8 @@ static struct notify__hub_config base_cfg(void)
         .backlog_soft = 64 * 1024,
         .backlog_hard = 256 * 1024,
         .stall_ms = 10000,
+        .ring_idle_ms = 600000,
+        .forget_ms = 3600000,
         .model = &fake_model,
         .want_write = fake_want_write,
         .close = fake_close,
@@ -836,6 +838,52 @@ static void test_remove_with_everything_pending(void **state)
     notify__hub_free(hub);
 }
 
+static void test_quiet_matches_give_memory_back(void **state)
+{
+    (void)state;
+    struct notify__hub_config cfg = base_cfg();
+    cfg.ring_idle_ms = 10000;
+    cfg.forget_ms = 60000;
+    struct notify__hub *hub = hub_new(&cfg);
+    notify__hub_tick(hub, 1000);
+    for (uint64_t v = 1; v <= 5; v++) {
+        update(hub, "quiet", v, UPDATE_DELTA);
+        update(hub, "kept", v, UPDATE_DELTA);
+    }
+    struct tclient *t = tc_new(hub);
+    rx(hub, t, "{\"op\":\"subscribe\",\"matches\":[\"kept\"]}");
+    drain(hub, t);
+    /* Past the ring's idle time: resumes turn into snapshots. */
+    notify__hub_tick(hub, 1000 + 10001);
+    assert_null(notify__hub_find(hub, "quiet")->ring);
+    struct tclient *u = tc_new(hub);
+    snprintf(u->view[0].id, sizeof(u->view[0].id), "quiet");
+    u->view[0].version = 3;
+    u->n_view = 1;
+    rx(hub, u,
+       "{\"op\":\"subscribe\",\"matches\":[\"quiet\"],"
+       "\"since\":{\"quiet\":3}}");
+    drain(hub, u);
+    assert_string_equal(log_str(u, 0), "snapshot:quiet:5");
+    rx(hub, u, "{\"op\":\"unsubscribe\",\"matches\":\"*\"}");
+    /* Past the forget time: gone, unless a list subscriber holds it. */
+    notify__hub_tick(hub, 1000 + 60001);
+    assert_null(notify__hub_find(hub, "quiet"));
+    assert_non_null(notify__hub_find(hub, "kept"));
+    assert_int_equal(hub->stats.forgotten, 1);
+    /* A forgotten match that comes back starts over with a snapshot. */
+    struct tclient *w = tc_new(hub);
+    rx(hub, w, "{\"op\":\"subscribe\",\"matches\":\"*\"}");
+    drain(hub, w);
+    update(hub, "quiet", 6, UPDATE_DELTA);
+    drain(hub, w);
+    assert_string_equal(log_str(w, 0), "snapshot:kept:5 snapshot:quiet:6");
+    tc_free(hub, t);
+    tc_free(hub, u);
+    tc_free(hub, w);
+    notify__hub_free(hub);
+}
+
 /* ---- randomized: many clients, random reading, random (re)subscriptions -- */
 
 static uint64_t rng = 88172645463325252ull;
@@ -1022,6 +1070,8 @@ int main(void)
         cmocka_unit_test_teardown(test_resubscribe_starts_over, teardown_check),
         cmocka_unit_test_teardown(test_feed_states, teardown_check),
         cmocka_unit_test_teardown(test_remove_with_everything_pending,
+                                  teardown_check),
+        cmocka_unit_test_teardown(test_quiet_matches_give_memory_back,
                                   teardown_check),
         cmocka_unit_test_teardown(test_random_operations_keep_promises,
                                   teardown_check),
