@@ -294,6 +294,14 @@ static uint64_t view_of(const struct tclient *t, const char *id)
     return 0;
 }
 
+/* A client resuming has a version already: seed its view with it. */
+static void seed_view(struct tclient *t, const char *id, uint64_t version)
+{
+    snprintf(t->view[0].id, sizeof(t->view[0].id), "%s", id);
+    t->view[0].version = version;
+    t->n_view = 1;
+}
+
 /* The log entries from @from on, as "type:id:version[:r]" joined by ' '. */
 static const char *log_str(const struct tclient *t, int from)
 {
@@ -469,10 +477,7 @@ static void test_resume_since(void **state)
                  "{\"op\":\"subscribe\",\"matches\":[\"m\"],"
                  "\"since\":{\"m\":%s}}",
                  cases[i].since);
-        /* A client resuming has a version already: seed its view. */
-        snprintf(t->view[0].id, sizeof(t->view[0].id), "m");
-        t->view[0].version = strtoull(cases[i].since, NULL, 10);
-        t->n_view = 1;
+        seed_view(t, "m", strtoull(cases[i].since, NULL, 10));
         rx(hub, t, msg);
         drain(hub, t);
         if (strcmp(log_str(t, 0), cases[i].want) != 0) {
@@ -487,9 +492,7 @@ static void test_resume_since(void **state)
 
     /* since with "*", and for a match not seen yet. */
     struct tclient *t = tc_new(hub);
-    snprintf(t->view[0].id, sizeof(t->view[0].id), "m");
-    t->view[0].version = 9;
-    t->n_view = 1;
+    seed_view(t, "m", 9);
     rx(hub, t,
        "{\"op\":\"subscribe\",\"matches\":\"*\","
        "\"since\":{\"m\":9,\"new\":3}}");
@@ -857,9 +860,7 @@ static void test_quiet_matches_give_memory_back(void **state)
     notify__hub_tick(hub, 1000 + 10001);
     assert_null(notify__hub_find(hub, "quiet")->ring);
     struct tclient *u = tc_new(hub);
-    snprintf(u->view[0].id, sizeof(u->view[0].id), "quiet");
-    u->view[0].version = 3;
-    u->n_view = 1;
+    seed_view(u, "quiet", 3);
     rx(hub, u,
        "{\"op\":\"subscribe\",\"matches\":[\"quiet\"],"
        "\"since\":{\"quiet\":3}}");
