@@ -93,10 +93,11 @@ void notify_config_default(struct notify_config *cfg)
         .web_root = "web",
         .max_clients = 16384, /* the process has 20,000 fds */
         .max_subs = 256,
-        .max_unknown = 10000, /* ids subscribed before they exist */
-        .ring = 64,           /* about a minute of a busy match */
-        .max_frame_in = 4096, /* ws-protocol.md */
-        .max_frame_out = 65536,
+        .max_unknown = 10000,       /* ids subscribed before they exist */
+        .ring = 64,                 /* about a minute of a busy match */
+        .max_frame_in = 4096,       /* ws-protocol.md */
+        .max_frame_out = 16384,     /* lws keeps what a full socket did not
+                                       take: at most this much per client */
         .backlog_soft = 128 * 1024, /* some 7 s of 100 deltas/s */
         .backlog_hard = 1024 * 1024,
         .stall_ms = 10000,
