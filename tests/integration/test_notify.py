@@ -148,8 +148,10 @@ def first_difference(got, want):
 def test_resume_with_since():
     with System("notify-resume") as s:
         mid = "sim:3:0"
+        # 20 updates a second: the second away below misses some twenty,
+        # well inside the ring of 64.
         feed, _ = s.feedsim_background("--matches", "1", "--seed", "3",
-                                       "--rate", "60", "--duration", "20")
+                                       "--rate", "20", "--duration", "30")
         a = WsClient(s.http_port)
         a.send_json({"op": "subscribe", "matches": [mid]})
         view = View()
