@@ -34,11 +34,54 @@ static bool is_ws(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static void skip_ws(struct parser *p)
+static inline void skip_ws(struct parser *p)
 {
+    /* Compact JSON has none: test the first byte before looping. */
+    if (p->pos < p->len && p->s[p->pos] > ' ') {
+        return;
+    }
     while (p->pos < p->len && is_ws(p->s[p->pos])) {
         p->pos++;
     }
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "plain_run() finds the first byte of a word with ctz: little-endian"
+#endif
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Bytes of @v below @n (n <= 128) have their high bit set in the result. */
+static inline uint64_t below(uint64_t v, uint64_t n)
+{
+    return (v - ONES * n) & ~v & HIGHS;
+}
+
+static inline uint64_t equal(uint64_t v, unsigned char b)
+{
+    return below(v ^ (ONES * b), 1);
+}
+
+/* Skips the plain ASCII bytes of a string (no quote, backslash, control
+ * or non-ASCII byte) eight at a time. Returns the index of the first byte
+ * that is not plain, or a position within the last seven bytes. The
+ * lowest flagged byte of a word is always a real one (false flags only
+ * appear above a real one), so the word's first special byte is found
+ * without a byte loop. */
+static inline size_t plain_run(const unsigned char *s, size_t i, size_t len)
+{
+    while (i + 8 <= len) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        uint64_t special =
+            below(v, 0x20) | equal(v, '"') | equal(v, '\\') | (v & HIGHS);
+        if (special) {
+            return i + ((size_t)__builtin_ctzll(special) >> 3);
+        }
+        i += 8;
+    }
+    return i;
 }
 
 static int hexval(unsigned char c)
@@ -182,6 +225,10 @@ static int parse_string(struct parser *p)
     size_t i = p->pos + 1;
     t->start = (uint32_t)i;
     while (i < p->len) {
+        i = plain_run(p->s, i, p->len);
+        if (i >= p->len) {
+            break;
+        }
         unsigned char c = p->s[i];
         if (c == '"') {
             t->len = (uint32_t)(i - t->start);

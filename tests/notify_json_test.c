@@ -1,6 +1,7 @@
 /* tests/notify_json_test.c - the strict JSON tokenizer (notify_json_*). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <stdarg.h>
@@ -102,6 +103,42 @@ static void test_invalid_documents(void **state)
         if (n != -EINVAL) {
             fail_msg("accepted or misjudged invalid JSON: %s (%d)", bad[i], n);
         }
+    }
+}
+
+/* Strings long enough for the eight-at-a-time scan, with the byte that
+ * matters at every position. */
+static void test_long_strings_every_offset(void **state)
+{
+    (void)state;
+    struct notify_json_tok t[8];
+    char buf[64];
+    for (int at = 0; at < 24; at++) {
+        char body[40];
+        memset(body, 'a', sizeof(body));
+        body[30] = '\0';
+        /* A closing quote at @at: the string ends there. */
+        snprintf(buf, sizeof(buf), "[\"%.*s\",1]", at, body);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL), 3);
+        assert_int_equal(t[1].len, at);
+        /* A control character at @at: rejected. */
+        snprintf(buf, sizeof(buf), "\"%.*s\t%s\"", at, body, body + at);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL),
+                         -EINVAL);
+        /* An invalid UTF-8 byte at @at: rejected; a valid sequence: not. */
+        snprintf(buf, sizeof(buf), "\"%.*s\xff%s\"", at, body, body + at);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL),
+                         -EINVAL);
+        snprintf(buf, sizeof(buf), "\"%.*s\xc3\xa9%s\"", at, body, body + at);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL), 1);
+        /* An escape at @at: kept and flagged. */
+        snprintf(buf, sizeof(buf), "\"%.*s\\\"%s\"", at, body, body + at);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL), 1);
+        assert_true(t[0].flags & NOTIFY_JSON_ESCAPED);
+        /* Cut short at @at: no closing quote. */
+        snprintf(buf, sizeof(buf), "\"%.*s", at, body);
+        assert_int_equal(notify_json_parse(buf, strlen(buf), t, 8, NULL),
+                         -EINVAL);
     }
 }
 
@@ -231,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_documents),
         cmocka_unit_test(test_invalid_documents),
+        cmocka_unit_test(test_long_strings_every_offset),
         cmocka_unit_test(test_embedded_nul_rejected),
         cmocka_unit_test(test_token_structure),
         cmocka_unit_test(test_decode_strings),

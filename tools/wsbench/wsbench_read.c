@@ -2,6 +2,7 @@
  * latency from `sent`, and (for --dump) each connection's view of every
  * match, built from snapshots and deltas exactly as a browser would. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -496,22 +497,63 @@ static int apply_delta(struct wb_match *m, const char *text,
     return 0;
 }
 
+/* The members of a message that matter here, found in one pass (0: absent;
+ * the first of a repeated key wins). */
+struct fields {
+    uint32_t type, id, version, sent, recovered, match;
+};
+
+static void fields_of(const char *text, const struct notify_json_tok *toks,
+                      uint32_t obj, struct fields *f)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } names[] = {
+        {"type", offsetof(struct fields, type)},
+        {"id", offsetof(struct fields, id)},
+        {"version", offsetof(struct fields, version)},
+        {"sent", offsetof(struct fields, sent)},
+        {"recovered", offsetof(struct fields, recovered)},
+        {"match", offsetof(struct fields, match)},
+    };
+    *f = (struct fields){0};
+    uint32_t k = obj + 1;
+    for (uint32_t m = 0; m < toks[obj].size; m++, k = toks[k + 1].next) {
+        const struct notify_json_tok *key = &toks[k];
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            size_t n = strlen(names[i].name);
+            bool same = key->flags & NOTIFY_JSON_ESCAPED
+                            ? notify_json_eq(text, key, names[i].name)
+                            : key->len == n && memcmp(text + key->start,
+                                                      names[i].name, n) == 0;
+            if (same) {
+                uint32_t *slot = (uint32_t *)((char *)f + names[i].off);
+                if (!*slot) {
+                    *slot = k + 1;
+                }
+                break;
+            }
+        }
+    }
+}
+
 /* Reads id and version of object token @holder (the message itself may be
  * token 0). Returns the match index, -1 when they are missing (counted
  * bad), or -2 when out of memory. */
 static int64_t id_version(struct wb_reader *r, struct wb_conn_view *v,
-                          const char *text, uint32_t holder, uint64_t *ver)
+                          const char *text, const struct fields *f,
+                          uint64_t *ver)
 {
     const struct notify_json_tok *toks = r->toks;
-    uint32_t idt = notify_json_get(text, toks, holder, "id");
-    uint32_t vt = notify_json_get(text, toks, holder, "version");
-    if (!idt || !vt || toks[idt].type != NOTIFY_JSON_STRING ||
-        (toks[idt].flags & NOTIFY_JSON_ESCAPED) ||
-        notify_json_u64(text, &toks[vt], ver) != 0) {
+    if (!f->id || !f->version || toks[f->id].type != NOTIFY_JSON_STRING ||
+        (toks[f->id].flags & NOTIFY_JSON_ESCAPED) ||
+        notify_json_u64(text, &toks[f->version], ver) != 0) {
         r->counts.bad++;
         return -1;
     }
-    int64_t idx = wb_ids_get(&r->ids, text + toks[idt].start, toks[idt].len);
+    int64_t idx =
+        wb_ids_get(&r->ids, text + toks[f->id].start, toks[f->id].len);
     if (idx < 0 || view_reserve(v, (uint32_t)idx, r->keep_views) != 0) {
         return -2;
     }
@@ -522,19 +564,21 @@ static int read_message(struct wb_reader *r, struct wb_conn_view *v,
                         const char *text, uint32_t msg, int64_t now_us)
 {
     const struct notify_json_tok *toks = r->toks;
-    uint32_t tt = notify_json_get(text, toks, msg, "type");
+    struct fields f;
+    fields_of(text, toks, msg, &f);
+    uint32_t tt = f.type;
     if (!tt || toks[tt].type != NOTIFY_JSON_STRING) {
         r->counts.bad++;
         return 0;
     }
     r->counts.messages++;
-    if (notify_json_get(text, toks, msg, "recovered")) {
+    if (f.recovered) {
         r->counts.recovered++;
     }
     uint64_t ver;
     if (notify_json_eq(text, &toks[tt], "delta")) {
         r->counts.deltas++;
-        int64_t idx = id_version(r, v, text, msg, &ver);
+        int64_t idx = id_version(r, v, text, &f, &ver);
         if (idx < 0) {
             return idx == -2 ? -ENOMEM : 0;
         }
@@ -551,7 +595,7 @@ static int read_message(struct wb_reader *r, struct wb_conn_view *v,
                      (unsigned long long)ver, (unsigned long long)last);
         }
         v->version[idx] = ver;
-        uint32_t st = notify_json_get(text, toks, msg, "sent");
+        uint32_t st = f.sent;
         int64_t sent_ms;
         if (r->measure && st && toks[st].type == NOTIFY_JSON_STRING &&
             wb_parse_rfc3339_ms(text + toks[st].start, toks[st].len,
@@ -565,12 +609,14 @@ static int read_message(struct wb_reader *r, struct wb_conn_view *v,
     }
     if (notify_json_eq(text, &toks[tt], "snapshot")) {
         r->counts.snapshots++;
-        uint32_t m = notify_json_get(text, toks, msg, "match");
+        uint32_t m = f.match;
         if (!m || toks[m].type != NOTIFY_JSON_OBJECT) {
             r->counts.bad++;
             return 0;
         }
-        int64_t idx = id_version(r, v, text, m, &ver);
+        struct fields mf;
+        fields_of(text, toks, m, &mf);
+        int64_t idx = id_version(r, v, text, &mf, &ver);
         if (idx < 0) {
             return idx == -2 ? -ENOMEM : 0;
         }
