@@ -2,6 +2,7 @@
  * public port (WebSocket on /ws, the live page, /healthz, /readyz), its
  * service loop on the actor's own thread, and the mailbox drained inside it. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -57,12 +58,9 @@ struct notify_state {
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool done;      /* the actor ended: leave run() */
     int err;        /* a failure inside a callback: run() returns it */
-    struct notify__stats published; /* what the metrics have so far */
-    struct {
-        struct actor_metric *clients, *messages, *deltas, *frames, *bytes,
-            *conflated, *dropped, *slow_closed, *errors, *updates, *stale,
-            *recovered, *resume_snapshots, *too_large, *latency;
-    } m;
+    struct actor_metric *counter[16]; /* by counters[] */
+    uint64_t published[16];           /* what each counter has so far */
+    struct actor_metric *clients, *too_large, *latency;
 };
 
 /* Per-session data of a WebSocket connection. */
@@ -165,29 +163,65 @@ static void drain(struct notify_state *st, unsigned max)
     }
 }
 
+/* The hub's counters, published to the metrics registry once a second. */
+static const struct counter_def {
+    size_t stat; /* offset of a uint64_t in struct notify__stats */
+    const char *name;
+    const char *help;
+    const char *labels;
+} counters[] = {
+    {offsetof(struct notify__stats, messages),
+     "scorewire_notify_messages_sent_total",
+     "Messages written to WebSocket clients (each to each client)", NULL},
+    {offsetof(struct notify__stats, deltas),
+     "scorewire_notify_deltas_sent_total",
+     "Deltas written to WebSocket clients (each to each client)", NULL},
+    {offsetof(struct notify__stats, frames),
+     "scorewire_notify_frames_sent_total", "WebSocket frames written", NULL},
+    {offsetof(struct notify__stats, bytes), "scorewire_notify_sent_bytes_total",
+     "WebSocket payload bytes written", NULL},
+    {offsetof(struct notify__stats, conflated),
+     "scorewire_notify_conflated_total",
+     "Match messages replaced by a later snapshot for a slow client", NULL},
+    {offsetof(struct notify__stats, dropped), "scorewire_notify_dropped_total",
+     "Queued messages discarded when their client went away", NULL},
+    {offsetof(struct notify__stats, slow_closed),
+     "scorewire_notify_slow_clients_closed_total",
+     "Clients closed with 1013 for falling behind", NULL},
+    {offsetof(struct notify__stats, errors),
+     "scorewire_notify_client_errors_total",
+     "Error messages sent for bad client messages", NULL},
+    {offsetof(struct notify__stats, updates), "scorewire_notify_updates_total",
+     "Match updates received", NULL},
+    {offsetof(struct notify__stats, stale),
+     "scorewire_notify_stale_updates_total",
+     "Match updates ignored as not newer than the match", NULL},
+    {offsetof(struct notify__stats, recovered),
+     "scorewire_notify_resumes_total", "Resumes with since",
+     "result=\"recovered\""},
+    {offsetof(struct notify__stats, resume_snapshots),
+     "scorewire_notify_resumes_total", "Resumes with since",
+     "result=\"snapshot\""},
+    {offsetof(struct notify__stats, snapshots),
+     "scorewire_notify_snapshots_built_total",
+     "Snapshots serialized by notify (once per match version)", NULL},
+    {offsetof(struct notify__stats, forgotten),
+     "scorewire_notify_matches_forgotten_total",
+     "Matches dropped after a long quiet time", NULL},
+};
+#define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
+_Static_assert(N_COUNTERS <= 16, "notify_state.counter is too small");
+
 static void publish(struct notify_state *st)
 {
-    const struct notify__stats *s = &st->hub->stats;
-    struct notify__stats *p = &st->published;
-#define PUBLISH(field, metric)                                                 \
-    do {                                                                       \
-        actor_metric_add(st->m.metric, s->field - p->field);                   \
-        p->field = s->field;                                                   \
-    } while (0)
-    PUBLISH(messages, messages);
-    PUBLISH(deltas, deltas);
-    PUBLISH(frames, frames);
-    PUBLISH(bytes, bytes);
-    PUBLISH(conflated, conflated);
-    PUBLISH(dropped, dropped);
-    PUBLISH(slow_closed, slow_closed);
-    PUBLISH(errors, errors);
-    PUBLISH(updates, updates);
-    PUBLISH(stale, stale);
-    PUBLISH(recovered, recovered);
-    PUBLISH(resume_snapshots, resume_snapshots);
-#undef PUBLISH
-    actor_metric_set(st->m.clients, st->hub->n_clients);
+    const char *stats = (const char *)&st->hub->stats;
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        uint64_t v;
+        memcpy(&v, stats + counters[i].stat, sizeof(v));
+        actor_metric_add(st->counter[i], v - st->published[i]);
+        st->published[i] = v;
+    }
+    actor_metric_set(st->clients, st->hub->n_clients);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
@@ -231,9 +265,8 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
     }
     int n = lws_write(wsi, (unsigned char *)f.data, f.len, LWS_WRITE_TEXT);
     if (f.oldest_sent_ms != EVENT_ABSENT) {
-        actor_metric_observe(st->m.latency,
-                             (double)(actor_wall_ms() - f.oldest_sent_ms) /
-                                 1000.0);
+        actor_metric_observe(
+            st->latency, (double)(actor_wall_ms() - f.oldest_sent_ms) / 1000.0);
     }
     notify__hub_frame_done(st->hub, &f);
     return n < (int)f.len ? -1 : 0;
@@ -255,7 +288,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     if (total > st->cfg.max_frame_in ||
         (size_t)lws_remaining_packet_payload(wsi) + total >
             st->cfg.max_frame_in) {
-        actor_metric_add(st->m.too_large, 1);
+        actor_metric_add(st->too_large, 1);
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                          (unsigned char *)"too large", 9);
         return -1;
@@ -334,7 +367,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return -1;
         }
         s->linked = true;
-        actor_metric_set(st->m.clients, st->hub->n_clients);
+        actor_metric_set(st->clients, st->hub->n_clients);
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:
@@ -345,7 +378,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (s->linked) {
             notify__hub_client_remove(st->hub, &s->c);
             s->linked = false;
-            actor_metric_set(st->m.clients, st->hub->n_clients);
+            actor_metric_set(st->clients, st->hub->n_clients);
         }
         free(s->rx);
         s->rx = NULL;
@@ -426,53 +459,23 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
 /* ---- the actor
  * ---------------------------------------------------------------- */
 
-static int register_metrics(struct notify_state *st)
+static void register_metrics(struct notify_state *st)
 {
     static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                     0.1,   0.25,   0.5,   1,    2.5,   5};
-    st->m.clients = actor_metric_gauge("scorewire_notify_clients",
-                                       "WebSocket clients connected", NULL);
-    st->m.messages = actor_metric_counter(
-        "scorewire_notify_messages_sent_total",
-        "Messages written to WebSocket clients (each to each client)", NULL);
-    st->m.deltas = actor_metric_counter(
-        "scorewire_notify_deltas_sent_total",
-        "Deltas written to WebSocket clients (each to each client)", NULL);
-    st->m.frames = actor_metric_counter("scorewire_notify_frames_sent_total",
-                                        "WebSocket frames written", NULL);
-    st->m.bytes = actor_metric_counter("scorewire_notify_sent_bytes_total",
-                                       "WebSocket payload bytes written", NULL);
-    st->m.conflated = actor_metric_counter(
-        "scorewire_notify_conflated_total",
-        "Match messages replaced by a later snapshot for a slow client", NULL);
-    st->m.dropped = actor_metric_counter(
-        "scorewire_notify_dropped_total",
-        "Queued messages discarded when their client went away", NULL);
-    st->m.slow_closed = actor_metric_counter(
-        "scorewire_notify_slow_clients_closed_total",
-        "Clients closed with 1013 for falling behind", NULL);
-    st->m.errors = actor_metric_counter(
-        "scorewire_notify_client_errors_total",
-        "Error messages sent for bad client messages", NULL);
-    st->m.too_large = actor_metric_counter(
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        st->counter[i] = actor_metric_counter(
+            counters[i].name, counters[i].help, counters[i].labels);
+    }
+    st->clients = actor_metric_gauge("scorewire_notify_clients",
+                                     "WebSocket clients connected", NULL);
+    st->too_large = actor_metric_counter(
         "scorewire_notify_too_large_total",
         "Clients closed with 1009 for an oversized message", NULL);
-    st->m.updates = actor_metric_counter("scorewire_notify_updates_total",
-                                         "Match updates received", NULL);
-    st->m.stale = actor_metric_counter(
-        "scorewire_notify_stale_updates_total",
-        "Match updates ignored as not newer than the match", NULL);
-    st->m.recovered =
-        actor_metric_counter("scorewire_notify_resumes_total",
-                             "Resumes with since", "result=\"recovered\"");
-    st->m.resume_snapshots =
-        actor_metric_counter("scorewire_notify_resumes_total",
-                             "Resumes with since", "result=\"snapshot\"");
-    st->m.latency = actor_metric_histogram(
+    st->latency = actor_metric_histogram(
         "scorewire_notify_latency_seconds",
         "From the feed's sent time to the write of the oldest delta in a frame",
         NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
-    return 0;
 }
 
 static void setup_lws_info(struct notify_state *st,
