@@ -133,6 +133,12 @@ static void io_want_write(void *io)
 static void io_close(void *io, uint16_t code, const char *reason)
 {
     struct lws *wsi = io;
+    struct notify_state *st = lws_context_user(lws_get_context(wsi));
+    char peer[64];
+    ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "closing a WebSocket client", "code",
+                 ACTOR_LOG_INT(code), "reason", reason, "peer",
+                 lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "?",
+                 NULL);
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
                      strlen(reason));
     /* A client that does not read never becomes writable: give the close

@@ -836,8 +836,7 @@ int notify__hub_feed(struct notify__hub *hub, const char *source,
 int notify__hub_client_add(struct notify__hub *hub, struct notify__client *c,
                            void *io, int64_t now_ms)
 {
-    *c = (struct notify__client){
-        .io = io, .id = ++hub->next_client_id, .progress_ms = now_ms};
+    *c = (struct notify__client){.io = io, .progress_ms = now_ms};
     /* Tell the newcomer how every source stands. */
     for (uint32_t i = 0; i < hub->n_feeds; i++) {
         int rc = deliver(hub, c, hub->feeds[i].out);

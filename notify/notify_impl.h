@@ -264,7 +264,6 @@ struct notify__client {
     uint64_t frames;         /* frames taken by the transport */
     uint64_t frames_at_tick; /* ->frames at the last progress seen */
     int64_t progress_ms;     /* last tick with progress or nothing owed */
-    uint64_t id;             /* for logs */
 };
 
 struct notify__stats {
@@ -326,7 +325,6 @@ struct notify__hub {
     struct notify__out **frame; /* references held by the frame in flight */
     uint32_t n_frame;
     uint32_t cap_frame;
-    uint64_t next_client_id;
     int64_t now_ms; /* monotonic, as of the last tick */
     struct notify__stats stats;
 };
