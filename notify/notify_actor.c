@@ -110,8 +110,7 @@ void notify_config_default(struct notify_config *cfg)
     };
 }
 
-/* ---- helpers ----------------------------------------------------------------
- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static void lws_log_line(int level, const char *line)
 {
@@ -238,8 +237,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
 }
 
-/* ---- WebSocket --------------------------------------------------------------
- */
+/* ---- WebSocket ---------------------------------------------------------- */
 
 static bool is_ws_path(struct lws *wsi)
 {
@@ -397,8 +395,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     }
 }
 
-/* ---- HTTP: /healthz and /readyz (files are lws's file mount) ----------------
- */
+/* ---- HTTP: /healthz and /readyz (files are lws's file mount) ------------ */
 
 static int http_request(struct notify_state *st, struct http_session *h,
                         struct lws *wsi)

@@ -234,8 +234,7 @@ static struct notify__out *match_snapshot(struct notify__hub *hub,
     return o;
 }
 
-/* ---- what a client owes ---------------------------------------------------
- */
+/* ---- what a client owes ------------------------------------------------- */
 
 static void want_write(struct notify__hub *hub, struct notify__client *c)
 {
@@ -409,8 +408,7 @@ static int deliver_text(struct notify__hub *hub, struct notify__client *c,
     return rc;
 }
 
-/* ---- subscriptions ----------------------------------------------------------
- */
+/* ---- subscriptions ------------------------------------------------------ */
 
 static struct notify__sub *sub_find(const struct notify__client *c,
                                     const struct notify__match *m)

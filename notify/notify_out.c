@@ -38,7 +38,7 @@ void *notify__realloc(void *p, size_t size)
     return alloc_fails() ? NULL : realloc(p, size);
 }
 
-/* ---- outbound messages ------------------------------------------------ */
+/* ---- outbound messages -------------------------------------------------- */
 
 struct notify__out *notify__out_new(enum notify__out_kind kind,
                                     const char *data, size_t len)
@@ -93,7 +93,7 @@ void notify__out_unref(struct notify__out *o)
     free(o);
 }
 
-/* ---- per-client queue ---------------------------------------------------- */
+/* ---- per-client queue --------------------------------------------------- */
 
 #define QUEUE_MIN      8  /* first allocation, in slots */
 #define QUEUE_IDLE_MAX 16 /* an empty queue keeps at most this many slots */

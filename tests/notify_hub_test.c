@@ -96,8 +96,7 @@ static const struct notify__model fake_model = {
     .snapshot_json = fake_snapshot_json,
 };
 
-/* ---- a fake transport and a checking client -------------------------------
- */
+/* ---- a fake transport and a checking client ----------------------------- */
 
 #define MAX_VIEW 64
 #define MAX_LOG  4096
@@ -885,7 +884,8 @@ static void test_quiet_matches_give_memory_back(void **state)
     notify__hub_free(hub);
 }
 
-/* ---- randomized: many clients, random reading, random (re)subscriptions -- */
+/* ---- randomized: many clients, random reading, random (re)subscriptions ---
+ */
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(uint32_t n)
@@ -967,8 +967,7 @@ static void test_random_operations_keep_promises(void **state)
     notify__hub_free(hub);
 }
 
-/* ---- out of memory anywhere: an error, never a crash or a leak -------------
- */
+/* ---- out of memory anywhere: an error, never a crash or a leak ---------- */
 
 static int scenario(void)
 {

@@ -78,7 +78,7 @@ __attribute__((format(printf, 2, 3))) static void say(const struct wb_run *run,
     va_end(ap);
 }
 
-/* ---- engine events ------------------------------------------------------- */
+/* ---- engine events ------------------------------------------------------ */
 
 void wb_on_established(struct wb_run *run, struct wb_conn *c)
 {
@@ -145,8 +145,7 @@ int wb_on_data(struct wb_run *run, struct wb_conn *c, const char *in,
     return wb_read_frame(&run->reader, &c->view, msg, len, wb_wall_us());
 }
 
-/* ---- phases ----------------------------------------------------------------
- */
+/* ---- phases ------------------------------------------------------------- */
 
 static void start_measure(struct wb_run *run, int64_t now)
 {
@@ -224,8 +223,7 @@ uint32_t wb_tick(struct wb_run *run, bool stop)
     return 0;
 }
 
-/* ---- the subscription message ----------------------------------------------
- */
+/* ---- the subscription message ------------------------------------------- */
 
 int wb_build_subscribe(struct wb_run *run)
 {

@@ -9,7 +9,7 @@
 #include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
 
-/* ---- latency histogram --------------------------------------------------- */
+/* ---- latency histogram -------------------------------------------------- */
 
 int wb_hist_init(struct wb_hist *h)
 {
