@@ -8,7 +8,7 @@ feed's `sent` to the client (p50, p99, max), version gaps, and the daemon's
 RSS per connection, idle (subscribed, nothing to send) and under load.
 
 Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
-NOTIFY_BENCH_RATE (feedsim events/s, 150), NOTIFY_BENCH_SECONDS (15).
+NOTIFY_BENCH_RATE (feedsim events/s, 150), NOTIFY_BENCH_SECONDS (10).
 """
 
 import os
@@ -23,7 +23,7 @@ from notify_system import WSBENCH, System  # noqa: E402
 CLIENTS = int(os.environ.get("NOTIFY_BENCH_CLIENTS", "10000"))
 MATCHES = int(os.environ.get("NOTIFY_BENCH_MATCHES", "200"))
 RATE = int(os.environ.get("NOTIFY_BENCH_RATE", "150"))
-SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "15"))
+SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
 
 
 def wsbench(s, prefix, *args):
