@@ -1,0 +1,729 @@
+/* notify/notify_actor.c - the notify actor: one libwebsockets context on the
+ * public port (WebSocket on /ws, the live page, /healthz, /readyz), its
+ * service loop on the actor's own thread, and the mailbox drained inside it. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libwebsockets.h>
+
+#include "ingest/event.h"
+#include "notify/notify_impl.h"
+
+/*
+ * DESIGN
+ * lws is single-threaded here (LWS_MAX_SMP 1): every lws object belongs to
+ * this actor's thread. Other actors send messages; the runtime calls
+ * ops->wake from their thread, which only calls lws_cancel_service(), and
+ * the mailbox is drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED (wake-ups
+ * coalesce; a bounded drain that leaves messages queued wakes us again).
+ * Under load one service-loop pass writes to thousands of sockets; to keep
+ * latency down the mailbox is also drained from writable callbacks when the
+ * last drain is older than DRAIN_EVERY_US, so updates reach the queues of
+ * clients that are written later in the same pass.
+ *
+ * Everything about who gets what lives in the hub (notify_hub.c), which
+ * knows nothing of lws: it asks for writable callbacks and closes through
+ * two function pointers, and builds each frame when a socket can take one.
+ * A client's hub state is embedded in lws's per-session data, so a
+ * connection costs lws's wsi, its small rx buffer and about 150 bytes.
+ */
+
+#define DRAIN_BATCH 256 /* messages per drain when woken */
+#define DRAIN_SLICE                                                            \
+    8                       /* messages per drain between writes: one may      \
+                               fan out to 10,000 clients */
+#define DRAIN_EVERY_US 2000 /* drain between writes this often */
+#define WS_PATH        "/ws"
+#define WS_PROTOCOL    "scorewire.v1"
+#define RX_BUFFER      512 /* lws's per-connection receive buffer */
+
+_Static_assert(LWS_PRE <= NOTIFY__HEADROOM, "lws needs more headroom");
+
+struct notify_state {
+    struct actor_ctx *ctx;
+    struct notify_config cfg;
+    struct lws_context *lws;
+    struct notify__hub *hub;
+    struct lws_protocols protocols[3];
+    struct lws_http_mount mounts[3];
+    struct lws_protocol_vhost_options pvo_default;
+    struct lws_protocol_vhost_options pvo;
+    struct lws_protocol_vhost_options headers[4];
+    lws_retry_bo_t retry;
+    lws_sorted_usec_list_t tick;
+    lws_usec_t last_drain_us;
+    uint32_t ready; /* enum notify_ready_what bits that are ok */
+    bool done;      /* the actor ended: leave run() */
+    int err;        /* a failure inside a callback: run() returns it */
+    struct actor_metric *counter[16]; /* by counters[] */
+    uint64_t published[16];           /* what each counter has so far */
+    struct actor_metric *clients, *too_large, *latency;
+};
+
+/* Per-session data of a WebSocket connection. */
+struct ws_session {
+    struct notify__client c; /* linked in the hub while open */
+    bool linked;
+    char *rx; /* a message arriving in pieces, or NULL */
+    uint32_t rx_len;
+};
+
+/* Per-session data of an HTTP request to /healthz or /readyz. */
+struct http_session {
+    int status;
+    char body[80];
+};
+
+static const struct notify__model model_ops = {
+    .update_unref = update_unref,
+    .image_unref = match_image_unref,
+    .snapshot_json = match_image_snapshot_json,
+};
+
+void notify_config_default(struct notify_config *cfg)
+{
+    *cfg = (struct notify_config){
+        .host = NULL,
+        .port = 8080,
+        .web_root = "web",
+        .max_clients = 16384, /* the process has 20,000 fds */
+        .max_subs = 256,
+        .max_unknown = 10000,       /* ids subscribed before they exist */
+        .ring = 64,                 /* about a minute of a busy match */
+        .max_frame_in = 4096,       /* ws-protocol.md */
+        .max_frame_out = 16384,     /* lws keeps what a full socket did not
+                                       take: at most this much per client */
+        .backlog_soft = 128 * 1024, /* some 7 s of 100 deltas/s */
+        .backlog_hard = 1024 * 1024,
+        .stall_ms = 10000,
+        .ring_idle_s = 600,
+        .forget_s = 24 * 3600,
+        .ping_idle_s = 30, /* ws-protocol.md */
+        .ping_grace_s = 30,
+        .sndbuf = 64 * 1024, /* the kernel doubles it: what a client that
+                                stops reading holds in the kernel, and how
+                                stale its data can get before the backlog
+                                (and conflation) starts */
+    };
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void lws_log_line(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+        n--;
+    }
+    char text[256];
+    snprintf(text, sizeof(text), "%.*s", (int)n, line);
+    ACTOR_LOG_RL(NULL, level & LLL_ERR ? ACTOR_LOG_ERROR : ACTOR_LOG_WARN,
+                 "libwebsockets", "line", text, NULL);
+}
+
+static void io_want_write(void *io)
+{
+    lws_callback_on_writable(io);
+}
+
+static void io_close(void *io, uint16_t code, const char *reason)
+{
+    struct lws *wsi = io;
+    struct notify_state *st = lws_context_user(lws_get_context(wsi));
+    char peer[64];
+    ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "closing a WebSocket client", "code",
+                 ACTOR_LOG_INT(code), "reason", reason, "peer",
+                 lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "?",
+                 NULL);
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
+                     strlen(reason));
+    /* A client that does not read never becomes writable: give the close
+     * frame a few seconds, then drop the socket. */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_callback_on_writable(wsi);
+}
+
+static void fail_in_callback(struct notify_state *st, int err, const char *what)
+{
+    actor_log(st->ctx, ACTOR_LOG_ERROR, "notify failing", "in", what, "err",
+              strerror(-err), NULL);
+    if (!st->err) {
+        st->err = err;
+    }
+    st->done = true;
+    lws_cancel_service(st->lws); /* leave lws_service() promptly */
+}
+
+/* Handles up to @max messages. When more wait, actor_drain() wakes us
+ * again (through notify_wake), so the loop comes back here. */
+static void drain(struct notify_state *st, unsigned max)
+{
+    st->last_drain_us = lws_now_usecs();
+    if (actor_drain(st->ctx, max) == ACTOR_DONE) {
+        st->done = true;
+        lws_cancel_service(st->lws);
+    }
+}
+
+/* The hub's counters, published to the metrics registry once a second. */
+static const struct counter_def {
+    size_t stat; /* offset of a uint64_t in struct notify__stats */
+    const char *name;
+    const char *help;
+    const char *labels;
+} counters[] = {
+    {offsetof(struct notify__stats, messages),
+     "scorewire_notify_messages_sent_total",
+     "Messages written to WebSocket clients (each to each client)", NULL},
+    {offsetof(struct notify__stats, deltas),
+     "scorewire_notify_deltas_sent_total",
+     "Deltas written to WebSocket clients (each to each client)", NULL},
+    {offsetof(struct notify__stats, frames),
+     "scorewire_notify_frames_sent_total", "WebSocket frames written", NULL},
+    {offsetof(struct notify__stats, bytes), "scorewire_notify_sent_bytes_total",
+     "WebSocket payload bytes written", NULL},
+    {offsetof(struct notify__stats, conflated),
+     "scorewire_notify_conflated_total",
+     "Match messages replaced by a later snapshot for a slow client", NULL},
+    {offsetof(struct notify__stats, dropped), "scorewire_notify_dropped_total",
+     "Queued messages discarded when their client went away", NULL},
+    {offsetof(struct notify__stats, slow_closed),
+     "scorewire_notify_slow_clients_closed_total",
+     "Clients closed with 1013 for falling behind", NULL},
+    {offsetof(struct notify__stats, errors),
+     "scorewire_notify_client_errors_total",
+     "Error messages sent for bad client messages", NULL},
+    {offsetof(struct notify__stats, updates), "scorewire_notify_updates_total",
+     "Match updates received", NULL},
+    {offsetof(struct notify__stats, stale),
+     "scorewire_notify_stale_updates_total",
+     "Match updates ignored as not newer than the match", NULL},
+    {offsetof(struct notify__stats, recovered),
+     "scorewire_notify_resumes_total", "Resumes with since",
+     "result=\"recovered\""},
+    {offsetof(struct notify__stats, resume_snapshots),
+     "scorewire_notify_resumes_total", "Resumes with since",
+     "result=\"snapshot\""},
+    {offsetof(struct notify__stats, snapshots),
+     "scorewire_notify_snapshots_built_total",
+     "Snapshots serialized by notify (once per match version)", NULL},
+    {offsetof(struct notify__stats, forgotten),
+     "scorewire_notify_matches_forgotten_total",
+     "Matches dropped after a long quiet time", NULL},
+};
+#define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
+_Static_assert(N_COUNTERS <= 16, "notify_state.counter is too small");
+
+static void publish(struct notify_state *st)
+{
+    const char *stats = (const char *)&st->hub->stats;
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        uint64_t v;
+        memcpy(&v, stats + counters[i].stat, sizeof(v));
+        actor_metric_add(st->counter[i], v - st->published[i]);
+        st->published[i] = v;
+    }
+    actor_metric_set(st->clients, st->hub->n_clients);
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct notify_state *st = lws_container_of(sul, struct notify_state, tick);
+    notify__hub_tick(st->hub, actor_now_ms());
+    publish(st);
+    lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
+}
+
+/* ---- WebSocket ---------------------------------------------------------- */
+
+static bool is_ws_path(struct lws *wsi)
+{
+    char uri[16];
+    return lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 &&
+           strcmp(uri, WS_PATH) == 0;
+}
+
+static int ws_writeable(struct notify_state *st, struct ws_session *s,
+                        struct lws *wsi)
+{
+    if (s->c.closing) {
+        return -1; /* lws sends the close frame set by io_close() */
+    }
+    if (lws_now_usecs() - st->last_drain_us > DRAIN_EVERY_US) {
+        drain(st, DRAIN_SLICE);
+        if (s->c.closing) {
+            return -1;
+        }
+    }
+    struct notify__frame f;
+    int rc = notify__hub_frame(st->hub, &s->c, &f);
+    if (rc < 0) {
+        fail_in_callback(st, rc, "frame");
+        return 0;
+    }
+    if (rc == 0) {
+        return 0;
+    }
+    int n = lws_write(wsi, (unsigned char *)f.data, f.len, LWS_WRITE_TEXT);
+    if (f.oldest_sent_ms != EVENT_ABSENT) {
+        actor_metric_observe(
+            st->latency, (double)(actor_wall_ms() - f.oldest_sent_ms) / 1000.0);
+    }
+    notify__hub_frame_done(st->hub, &f);
+    return n < (int)f.len ? -1 : 0;
+}
+
+/* Collects a message that may arrive in several pieces, then hands it to
+ * the hub. Returns 0, or -1 to close (too large). */
+static int ws_receive(struct notify_state *st, struct ws_session *s,
+                      struct lws *wsi, const char *in, size_t len)
+{
+    bool first = lws_is_first_fragment(wsi);
+    bool last = lws_is_final_fragment(wsi);
+    if (first && s->rx) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = 0;
+    }
+    size_t total = s->rx_len + len;
+    if (total > st->cfg.max_frame_in ||
+        (size_t)lws_remaining_packet_payload(wsi) + total >
+            st->cfg.max_frame_in) {
+        actor_metric_add(st->too_large, 1);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"too large", 9);
+        return -1;
+    }
+    if (lws_frame_is_binary(wsi)) {
+        static const char bin[] = "{\"op\":\"binary\"}";
+        if (last) {
+            /* Answered like any unknown op: an error, and the connection
+             * stays. */
+            int rc =
+                notify__hub_client_rx(st->hub, &s->c, bin, sizeof(bin) - 1);
+            if (rc != 0) {
+                fail_in_callback(st, rc, "receive");
+            }
+        }
+        return 0;
+    }
+    const char *msg = in;
+    if (!(first && last)) {
+        char *rx = realloc(s->rx, total ? total : 1);
+        if (!rx) {
+            fail_in_callback(st, -ENOMEM, "receive");
+            return 0;
+        }
+        memcpy(rx + s->rx_len, in, len);
+        s->rx = rx;
+        s->rx_len = (uint32_t)total;
+        if (!last) {
+            return 0;
+        }
+        msg = s->rx;
+        len = total;
+    }
+    int rc = notify__hub_client_rx(st->hub, &s->c, msg, len);
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_len = 0;
+    if (rc != 0) {
+        fail_in_callback(st, rc, "receive");
+    }
+    return 0;
+}
+
+static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                 void *in, size_t len)
+{
+    struct notify_state *st = lws_context_user(lws_get_context(wsi));
+    struct ws_session *s = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* Reaches every protocol; only this one drains. */
+        if (st && st->hub && !st->done) {
+            drain(st, DRAIN_BATCH);
+        }
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!is_ws_path(wsi)) {
+            return 1;
+        }
+        if (st->hub->n_clients >= st->cfg.max_clients) {
+            ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "connection refused",
+                         "reason", "max_clients", NULL);
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED: {
+        int fd = lws_get_socket_fd(wsi);
+        if (st->cfg.sndbuf) {
+            int v = (int)st->cfg.sndbuf;
+            (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+        }
+        int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
+        if (rc != 0) {
+            fail_in_callback(st, rc, "established");
+            return -1;
+        }
+        s->linked = true;
+        actor_metric_set(st->clients, st->hub->n_clients);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        return ws_receive(st, s, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writeable(st, s, wsi);
+    case LWS_CALLBACK_CLOSED:
+        if (s->linked) {
+            notify__hub_client_remove(st->hub, &s->c);
+            s->linked = false;
+            actor_metric_set(st->clients, st->hub->n_clients);
+        }
+        free(s->rx);
+        s->rx = NULL;
+        return 0;
+    default:
+        /* Being the default protocol (for WebSockets without one), this one
+         * also gets bound to kept-alive HTTP connections between requests;
+         * lws's own handling finishes those transactions. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- HTTP: /healthz and /readyz (files are lws's file mount) ------------ */
+
+static int http_request(struct notify_state *st, struct http_session *h,
+                        struct lws *wsi)
+{
+    char uri[32];
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0) {
+        uri[0] = '\0';
+    }
+    uint32_t want = NOTIFY_READY_DATABASE | NOTIFY_READY_MODEL;
+    if (strcmp(uri, "/healthz") == 0) {
+        h->status = HTTP_STATUS_OK;
+        snprintf(h->body, sizeof(h->body), "ok\n");
+    } else if ((st->ready & want) == want) {
+        h->status = HTTP_STATUS_OK;
+        snprintf(h->body, sizeof(h->body), "ready\n");
+    } else {
+        h->status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+        snprintf(h->body, sizeof(h->body), "not ready:%s%s\n",
+                 st->ready & NOTIFY_READY_DATABASE ? "" : " database",
+                 st->ready & NOTIFY_READY_MODEL ? "" : " model");
+    }
+    unsigned char buf[LWS_PRE + 512];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+    if (lws_add_http_common_headers(wsi, (unsigned)h->status,
+                                    "text/plain; charset=utf-8",
+                                    strlen(h->body), &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end)) {
+        return 1;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
+                   void *user, void *in, size_t len)
+{
+    struct notify_state *st = lws_context_user(lws_get_context(wsi));
+    struct http_session *h = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return http_request(st, h, wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        if (!h || !h->status) {
+            break;
+        }
+        unsigned char buf[LWS_PRE + sizeof(h->body)];
+        size_t n = strlen(h->body);
+        memcpy(buf + LWS_PRE, h->body, n);
+        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n) {
+            return 1;
+        }
+        h->status = 0;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- the actor
+ * ---------------------------------------------------------------- */
+
+static void register_metrics(struct notify_state *st)
+{
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                    0.1,   0.25,   0.5,   1,    2.5,   5};
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        st->counter[i] = actor_metric_counter(
+            counters[i].name, counters[i].help, counters[i].labels);
+    }
+    st->clients = actor_metric_gauge("scorewire_notify_clients",
+                                     "WebSocket clients connected", NULL);
+    st->too_large = actor_metric_counter(
+        "scorewire_notify_too_large_total",
+        "Clients closed with 1009 for an oversized message", NULL);
+    st->latency = actor_metric_histogram(
+        "scorewire_notify_latency_seconds",
+        "From the feed's sent time to the write of the oldest delta in a frame",
+        NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
+}
+
+static void setup_lws_info(struct notify_state *st,
+                           struct lws_context_creation_info *info)
+{
+    const struct notify_config *cfg = &st->cfg;
+    st->protocols[0] = (struct lws_protocols){
+        .name = "http",
+        .callback = on_http,
+        .per_session_data_size = sizeof(struct http_session),
+    };
+    st->protocols[1] = (struct lws_protocols){
+        .name = WS_PROTOCOL,
+        .callback = on_ws,
+        .per_session_data_size = sizeof(struct ws_session),
+        .rx_buffer_size = RX_BUFFER,
+        /* lws caps one send() at this; a batched frame goes whole. */
+        .tx_packet_size = cfg->max_frame_out + 64,
+    };
+    /* A WebSocket without a subprotocol gets ours, not "http". */
+    st->pvo_default =
+        (struct lws_protocol_vhost_options){.name = "default", .value = ""};
+    st->pvo = (struct lws_protocol_vhost_options){
+        .options = &st->pvo_default, .name = WS_PROTOCOL, .value = ""};
+
+    st->mounts[0] = (struct lws_http_mount){
+        .mount_next = &st->mounts[1],
+        .mountpoint = "/healthz",
+        .mountpoint_len = 8,
+        .protocol = "http",
+        .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    st->mounts[1] = (struct lws_http_mount){
+        .mount_next = &st->mounts[2],
+        .mountpoint = "/readyz",
+        .mountpoint_len = 7,
+        .protocol = "http",
+        .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    st->mounts[2] = (struct lws_http_mount){
+        .mountpoint = "/",
+        .mountpoint_len = 1,
+        .origin = cfg->web_root,
+        .def = "index.html",
+        .origin_protocol = LWSMPRO_FILE,
+        .cache_max_age = 0,
+        .cache_reusable = 1,
+        .cache_revalidate = 1,
+    };
+    /* The page is plain files from one origin: forbid everything else. */
+    static const char *const hdr[][2] = {
+        {"content-security-policy:",
+         "default-src 'self'; connect-src 'self' ws: wss:; "
+         "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+         "frame-ancestors 'none'"},
+        {"x-content-type-options:", "nosniff"},
+        {"referrer-policy:", "no-referrer"},
+        {"x-frame-options:", "DENY"},
+    };
+    for (int i = 0; i < 4; i++) {
+        st->headers[i] = (struct lws_protocol_vhost_options){
+            .next = i < 3 ? &st->headers[i + 1] : NULL,
+            .name = hdr[i][0],
+            .value = hdr[i][1],
+        };
+    }
+    st->retry = (lws_retry_bo_t){
+        .secs_since_valid_ping = (uint16_t)cfg->ping_idle_s,
+        .secs_since_valid_hangup =
+            (uint16_t)(cfg->ping_idle_s + cfg->ping_grace_s),
+    };
+
+    memset(info, 0, sizeof(*info));
+    info->port = cfg->port;
+    info->iface = cfg->host;
+    if (cfg->host && strchr(cfg->host, '.') && !strchr(cfg->host, ':')) {
+        /* An IPv4 address: lws would open an IPv6 socket, not find the
+         * address among its interfaces and listen on every one. */
+        info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
+    info->protocols = st->protocols;
+    info->pvo = &st->pvo;
+    info->mounts = &st->mounts[0];
+    info->headers = &st->headers[0];
+    info->retry_and_idle_policy = &st->retry;
+    info->user = st;
+    info->vhost_name = "scorewire";
+    info->server_string = "scorewire";
+    info->timeout_secs = 20;
+}
+
+static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
+{
+    struct notify_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        return -ENOMEM;
+    }
+    st->ctx = ctx;
+    if (arg) {
+        st->cfg = *(const struct notify_config *)arg;
+    } else {
+        notify_config_default(&st->cfg);
+    }
+    const struct notify_config *cfg = &st->cfg;
+    struct notify__hub_config hcfg = {
+        .ring = cfg->ring,
+        .max_subs = cfg->max_subs,
+        .max_unknown = cfg->max_unknown,
+        .max_frame_in = cfg->max_frame_in,
+        .max_frame_out = cfg->max_frame_out,
+        .backlog_soft = cfg->backlog_soft,
+        .backlog_hard = cfg->backlog_hard,
+        .stall_ms = cfg->stall_ms,
+        .ring_idle_ms = cfg->ring_idle_s * 1000u,
+        .forget_ms = cfg->forget_s * 1000u,
+        .model = &model_ops,
+        .want_write = io_want_write,
+        .close = io_close,
+    };
+    int rc = -ENOMEM;
+    st->hub = notify__hub_new(&hcfg);
+    if (!st->hub) {
+        goto out_free;
+    }
+    notify__hub_tick(st->hub, actor_now_ms()); /* start the hub's clock */
+    register_metrics(st);
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
+    struct lws_context_creation_info info;
+    setup_lws_info(st, &info);
+    st->lws = lws_create_context(&info);
+    if (!st->lws) {
+        /* lws says why on its log; bind failures are the usual cause. */
+        actor_log(ctx, ACTOR_LOG_ERROR, "lws_create_context failed", "port",
+                  ACTOR_LOG_INT(cfg->port), NULL);
+        rc = -EADDRINUSE;
+        goto out_hub;
+    }
+    struct lws_vhost *vh = lws_get_vhost_by_name(st->lws, "scorewire");
+    actor_log(ctx, ACTOR_LOG_INFO, "listening", "port",
+              ACTOR_LOG_INT(vh ? lws_get_vhost_listen_port(vh) : cfg->port),
+              "web_root", cfg->web_root, NULL);
+    lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
+    *state = st;
+    return 0;
+
+out_hub:
+    notify__hub_free(st->hub);
+out_free:
+    free(st);
+    return rc;
+}
+
+static int notify_run(struct actor_ctx *ctx, void *state)
+{
+    struct notify_state *st = state;
+    (void)ctx;
+    drain(st, DRAIN_BATCH); /* what arrived before the loop started */
+    while (!st->done) {
+        if (lws_service(st->lws, 0) < 0) {
+            actor_log(st->ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);
+            return -EIO;
+        }
+    }
+    return st->err;
+}
+
+static void notify_wake(void *state)
+{
+    struct notify_state *st = state;
+    lws_cancel_service(st->lws);
+}
+
+static int handle_update(struct notify_state *st, struct actor_msg *msg)
+{
+    struct model_update_msg *m =
+        container_of(msg, struct model_update_msg, hdr);
+    if (!m->up || m->outcome != MODEL_APPLIED) {
+        return 0; /* only the store cares about the other outcomes */
+    }
+    return notify__hub_update(st->hub, m->up);
+}
+
+static int handle_feed(struct notify_state *st, struct actor_msg *msg)
+{
+    struct model_feed_notice_msg *m =
+        container_of(msg, struct model_feed_notice_msg, hdr);
+    return notify__hub_feed(st->hub, m->source, m->state);
+}
+
+static int handle_ready(struct notify_state *st, struct actor_msg *msg)
+{
+    struct notify_ready_msg *m =
+        container_of(msg, struct notify_ready_msg, hdr);
+    if (m->ok) {
+        st->ready |= m->what;
+    } else {
+        st->ready &= ~m->what;
+    }
+    return 0;
+}
+
+static int notify_handle(struct actor_ctx *ctx, void *state,
+                         struct actor_msg *msg)
+{
+    struct notify_state *st = state;
+    (void)ctx;
+    switch (msg->type) {
+    case MODEL_MSG_UPDATE:
+        return handle_update(st, msg);
+    case MODEL_MSG_FEED_NOTICE:
+        return handle_feed(st, msg);
+    case NOTIFY_MSG_READY:
+        return handle_ready(st, msg);
+    default:
+        return -EINVAL;
+    }
+}
+
+static void notify_stop(struct actor_ctx *ctx, void *state,
+                        const struct actor_exit *why)
+{
+    struct notify_state *st = state;
+    (void)ctx;
+    (void)why;
+    if (!st) {
+        return;
+    }
+    st->done = true; /* no draining from callbacks lws makes while closing */
+    if (st->lws) {
+        publish(st);
+        /* Closes every connection: CLOSED unlinks each from the hub. */
+        lws_sul_cancel(&st->tick);
+        lws_context_destroy(st->lws);
+        st->lws = NULL;
+    }
+    notify__hub_free(st->hub);
+    free(st);
+}
+
+const struct actor_ops notify_ops = {
+    .name = "notify",
+    .init = notify_init,
+    .handle = notify_handle,
+    .stop = notify_stop,
+    .run = notify_run,
+    .wake = notify_wake,
+};

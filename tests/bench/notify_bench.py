@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""tests/bench/notify_bench.py - the public port under load, end to end:
+the daemon fed by feedsim (200 matches at a high rate) and 10,000 WebSocket
+clients subscribed to "*" (scorewire-wsbench, its lean engine, on this same
+machine). Prints `bench` lines: deltas delivered to clients per second
+(each delta to each client counts), frames per second, latency from the
+feed's `sent` to the client (p50, p99, max), version gaps, and the daemon's
+RSS per connection, idle (subscribed, nothing to send) and under load.
+
+Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
+NOTIFY_BENCH_RATE (feedsim events/s, 150), NOTIFY_BENCH_SECONDS (10).
+"""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+
+from notify_system import WSBENCH, System  # noqa: E402
+
+CLIENTS = int(os.environ.get("NOTIFY_BENCH_CLIENTS", "10000"))
+MATCHES = int(os.environ.get("NOTIFY_BENCH_MATCHES", "200"))
+RATE = int(os.environ.get("NOTIFY_BENCH_RATE", "150"))
+SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
+
+
+def wsbench(s, prefix, *args):
+    argv = [WSBENCH, "--url", f"ws://127.0.0.1:{s.http_port}/ws",
+            "-c", str(CLIENTS), "--engine", "raw", "--ramp", "5000",
+            "--pid", str(s.daemon.p.pid), "--bench-prefix", prefix,
+            "--quiet"] + list(args)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+    sys.stderr.write(p.stdout + p.stderr)
+    if p.returncode != 0:
+        raise SystemExit(f"wsbench exited {p.returncode}")
+    return {line.split()[1]: (float(line.split()[2]), line.split()[3])
+            for line in p.stdout.splitlines() if line.startswith("bench ")}
+
+
+def main():
+    with System("notify-bench") as s:
+        # Idle: every client subscribed to "*", nothing to send yet.
+        idle = wsbench(s, "idle", "--settle", "2", "--duration", "1")
+        # Load: feedsim plays; clients connect while it does.
+        feed, _ = s.feedsim_background(
+            "--matches", str(MATCHES), "--seed", "42", "--rate", str(RATE),
+            "--duration", str(SECONDS + 60), "--window", "256")
+        load = wsbench(s, "notify", "--settle", "8",
+                       "--duration", str(SECONDS))
+        feed.stop()
+
+    def put(name, value, unit):
+        print(f"bench {name} {value:.6g} {unit}", flush=True)
+
+    put("notify_clients", load["notify_connections"][0], "connections")
+    put("notify_deltas_per_s", load["notify_deltas_per_s"][0], "deltas/s")
+    put("notify_frames_per_s", load["notify_frames_per_s"][0], "frames/s")
+    put("notify_latency_p50", load["notify_latency_p50"][0], "ms")
+    put("notify_latency_p99", load["notify_latency_p99"][0], "ms")
+    put("notify_latency_max", load["notify_latency_max"][0], "ms")
+    put("notify_gaps", load["notify_gaps"][0], "count")
+    if "idle_rss_per_conn" in idle:
+        put("notify_rss_per_idle_conn", idle["idle_rss_per_conn"][0], "bytes")
+    if "notify_rss_per_conn_loaded" in load:
+        put("notify_rss_per_conn_loaded", load["notify_rss_per_conn_loaded"][0],
+            "bytes")
+
+
+if __name__ == "__main__":
+    main()
