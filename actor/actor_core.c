@@ -1088,6 +1088,10 @@ static void do_exit(struct actor_ctx *a)
     /* Turn new senders away, then wait out those already pinned. */
     retire_pid(a);
 
+    /* No sender can wake us any more (none is pinned); say so before
+     * stop tears down what ops->wake touches. */
+    atomic_store(&a->wake_state, NULL);
+
     /* Visible resources first: name, timers, fd watches. */
     char *name = atomic_exchange(&a->name, NULL);
     if (name) {
@@ -1102,7 +1106,6 @@ static void do_exit(struct actor_ctx *a)
         current = NULL;
     }
     a->state = NULL;
-    atomic_store(&a->wake_state, NULL);
     if (a->arg_free) {
         a->arg_free(a->arg);
         a->arg_free = NULL;

@@ -485,13 +485,17 @@ static void test_blocking_actor(void **state)
 
 /* ---- churn: spawn, exit and send to stale pids at once ----------------- */
 
+#define CHURN_ROUNDS 20000
+
 static void test_churn_stale_pids(void **state)
 {
     (void)state;
     uint64_t live[256] = {0};
     struct probe_cfg cfg = {.rec = "churn"};
     long refused = 0, delivered = 0;
-    for (int round = 0; round < 20000; round++) {
+    uint64_t *all = calloc(CHURN_ROUNDS, sizeof(*all));
+    assert_non_null(all);
+    for (int round = 0; round < CHURN_ROUNDS; round++) {
         int k = round % 256;
         if (live[k]) {
             /* kill it, and keep sending to the pid while it dies */
@@ -516,6 +520,7 @@ static void test_churn_stale_pids(void **state)
             }
         }
         assert_int_equal(probe_spawn_rc(NULL, &cfg, &live[k]), 0);
+        all[round] = live[k];
     }
     for (int k = 0; k < 256; k++) {
         struct actor_exit kill = {.kind = ACTOR_EXIT_KILLED};
@@ -525,10 +530,13 @@ static void test_churn_stale_pids(void **state)
     /* both outcomes happened; every message was freed either way */
     assert_true(delivered > 0);
     assert_true(refused > 0);
-    for (int spin = 0; spin < 6000 && probe_msgs_alive() != 0; spin++) {
-        usleep(1000);
+    /* Every actor of the run is dead (the ones killed in the loop were
+     * not waited for there): then every message must have been freed. */
+    for (int i = 0; i < CHURN_ROUNDS; i++) {
+        assert_true(actor_wait(all[i], WAIT_MS, NULL));
     }
     assert_int_equal(probe_msgs_alive(), 0);
+    free(all);
 }
 
 /* ---- restarts under load ----------------------------------------------- */
