@@ -25,6 +25,15 @@ struct app_config {
     char *journal_dir;
     /* feeds */
     char *tokens;      /* file of "source token" lines, or NULL */
+    /* store */
+    unsigned batch_rows;      /* rows at which a batch is written */
+    unsigned batch_ms;        /* ms after a batch's first row */
+    unsigned store_backlog;   /* rows held during an outage */
+    unsigned store_retention; /* s: ended matches loaded at start-up */
+    /* model */
+    unsigned retention;       /* s: a finished match stays in memory */
+    /* notify */
+    unsigned max_clients;     /* WebSocket connections in total */
     /* runtime */
     unsigned schedulers; /* 0: one per core */
     /* logs */
@@ -68,5 +77,9 @@ int app_sd_notify(const char *state);
 /* The last child of the root supervisor: says READY=1 once every stage
  * before it has started, then pings the watchdog. */
 extern const struct actor_ops app_ready_ops;
+
+/* Beside the pipeline: feeds notify's /readyz from the store's and the
+ * model's published state. */
+extern const struct actor_ops app_health_ops;
 
 #endif /* APP_APP_H */

@@ -21,10 +21,41 @@
 
 #include "actor/actor.h"
 #include "app/app.h"
+#include "model/model.h"
+#include "notify/notify.h"
+#include "store/store.h"
 
 #define DRAIN_MS 30000 /* the whole tree's grace on SIGTERM */
 
+/*
+ * The tree (ARCHITECTURE.md draws it). Specs and the configs they point to
+ * live as long as the process: supervisors restart children from them.
+ */
+static struct store_config store_cfg;
+static struct model_config model_cfg;
+static struct notify_config notify_cfg;
+
+enum { P_NOTIFY, P_STORE, P_MODEL, P_COUNT };
+static struct actor_child_spec pipeline_children[P_COUNT];
+
+static struct actor_sup_spec pipeline_spec = {
+    .name = "pipeline",
+    .strategy = ACTOR_REST_FOR_ONE,
+    .intensity = 3,
+    .period_ms = 60000,
+    .children = pipeline_children,
+    .n_children = P_COUNT,
+};
+
 static const struct actor_child_spec root_children[] = {
+    {.id = "pipeline",
+     .sup = &pipeline_spec,
+     .restart = ACTOR_PERMANENT,
+     .shutdown_ms = ACTOR_INFINITY},
+    {.id = "health",
+     .start = {.ops = &app_health_ops, .name = "app.health"},
+     .restart = ACTOR_PERMANENT,
+     .shutdown_ms = 1000},
     {.id = "ready",
      .start = {.ops = &app_ready_ops, .name = "app.ready"},
      .restart = ACTOR_PERMANENT,
@@ -33,12 +64,46 @@ static const struct actor_child_spec root_children[] = {
 
 static const struct actor_sup_spec root_spec = {
     .name = "scorewire",
-    .strategy = ACTOR_REST_FOR_ONE,
+    .strategy = ACTOR_ONE_FOR_ONE,
     .intensity = 3,
     .period_ms = 60000,
     .children = root_children,
     .n_children = sizeof(root_children) / sizeof(root_children[0]),
 };
+
+/* Fills the stages' configs and the pipeline's child specs from @cfg. */
+static int build_tree(const struct app_config *cfg)
+{
+    notify_config_default(&notify_cfg);
+    notify_cfg.host = strcmp(cfg->bind, "0.0.0.0") == 0 ? NULL : cfg->bind;
+    notify_cfg.port = (int)cfg->http_port;
+    notify_cfg.web_root = cfg->web_dir;
+    notify_cfg.max_clients = cfg->max_clients;
+    pipeline_children[P_NOTIFY] = (struct actor_child_spec){
+        .id = "notify",
+        .start = {.ops = &notify_ops,
+                  .arg = &notify_cfg,
+                  .name = "notify",
+                  .thread = true,
+                  .mailbox = 1u << 16},
+        .restart = ACTOR_PERMANENT,
+        .shutdown_ms = 5000,
+    };
+
+    store_config_default(&store_cfg);
+    store_cfg.conninfo = cfg->db;
+    store_cfg.batch_rows = cfg->batch_rows;
+    store_cfg.batch_ms = cfg->batch_ms;
+    store_cfg.backlog_rows = cfg->store_backlog;
+    store_cfg.retention_s = cfg->store_retention;
+    int rc = store_child_spec(&store_cfg, &pipeline_children[P_STORE]);
+    if (rc != 0) {
+        return rc;
+    }
+
+    model_cfg.retention_ms = cfg->retention * 1000u;
+    return model_child_spec(&model_cfg, &pipeline_children[P_MODEL]);
+}
 
 static int configure_logs(const struct app_config *cfg)
 {
@@ -128,6 +193,10 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (build_tree(&cfg) != 0) {
+        fprintf(stderr, "scorewire: cannot build the supervision tree\n");
+        goto out_config;
+    }
     rc = actor_runtime_start(
         &(struct actor_config){.schedulers = cfg.schedulers});
     if (rc != 0) {
