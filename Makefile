@@ -29,6 +29,12 @@ PKGS := expat libpq libwebsockets
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# jemalloc: buffers here are allocated by one actor's thread and freed by
+# another's (an update made by a match actor, freed by notify and store);
+# glibc's arenas serialize those frees on a lock, jemalloc's thread caches
+# do not (README, Dependencies, has the figures). Sanitizer builds keep
+# their own allocator.
+MALLOC_LIBS :=
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Werror
@@ -40,6 +46,9 @@ CPPFLAGS_ALL := -I. -D_GNU_SOURCE -DXML_DTD -DNDEBUG $(PKG_CFLAGS) $(CPPFLAGS)
 CFLAGS_ALL := -std=c11 -pthread -fno-omit-frame-pointer $(WARN) $(CFLAGS)
 LDFLAGS_ALL := -pthread $(LDFLAGS)
 
+ifeq ($(VARIANT),release)
+MALLOC_LIBS := $(shell pkg-config --libs jemalloc 2>/dev/null)
+endif
 ifeq ($(VARIANT),asan)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_ALL += -fsanitize=address,undefined
@@ -119,7 +128,7 @@ $(LIB): $(LIB_OBJS)
 $(BIN)/scorewire: $(BUILD)/app/main.o $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(MALLOC_LIBS) -lm
 
 # Objects of a list of .c files, written without `%`: in a pattern rule's
 # prerequisites make replaces every `%` with the stem, even inside $$(...).
@@ -129,19 +138,19 @@ objs_of = $(addprefix $(BUILD)/,$(addsuffix .o,$(basename $(1))))
 $(BIN)/scorewire-%: $$(call objs_of,$$(wildcard tools/$$*/*.c)) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(MALLOC_LIBS) -lm
 
 $(BUILD)/tests/%_test: $(BUILD)/tests/%_test.o $(TEST_SUPPORT_OBJS) \
 		$$(call objs_of,$$(filter-out tools/$$*/main.c,$$(wildcard tools/$$*/*.c))) \
 		$(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) $(MALLOC_LIBS) -lm
 
 $(BUILD)/bench/%_bench: $(BUILD)/tests/bench/%_bench.o $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(MALLOC_LIBS) -lm
 
 # ---- tests ----------------------------------------------------------------
 

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 build_pkgs=(make gcc libc6-dev pkg-config libexpat1-dev libpq-dev
-    libwebsockets-dev libcmocka-dev postgresql postgresql-client)
+    libwebsockets-dev libcmocka-dev libjemalloc-dev postgresql
+    postgresql-client)
 test_pkgs=(clang libclang-rt-dev python3 expat prometheus chromium
     procps iproute2 curl ca-certificates)
 
