@@ -66,15 +66,20 @@ def test_sigterm_and_sigint_exit_0():
 
 def test_systemd_ready_watchdog_stopping():
     """Under systemd (Type=notify, WatchdogSec): READY=1 once every stage is
-    up, WATCHDOG=1 at half the watchdog period, STOPPING=1 on SIGTERM."""
+    up (the store has loaded the database), WATCHDOG=1 at half the watchdog
+    period, STOPPING=1 on SIGTERM."""
     import os
     import socket
     from harness import tmpdir
+    from pgtemp import Cluster
     path = os.path.join(tmpdir("notify"), "notify.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, Cleanup() as c:
+    with Cluster() as db, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, \
+            Cleanup() as c:
         s.bind(path)
-        s.settimeout(10)
-        p = c.add(start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}))
+        s.settimeout(20)
+        p = c.add(start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"},
+                        argv=["--db", db.conninfo]))
         got = [s.recv(256).decode() for _ in range(3)]
         check(got[0].startswith("READY=1"), f"first notification {got[0]!r}")
         check(got[1:] == ["WATCHDOG=1", "WATCHDOG=1"], f"pings {got[1:]!r}")
