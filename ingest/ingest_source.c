@@ -674,14 +674,39 @@ static int source_handle(struct actor_ctx *ctx, void *state,
     }
 }
 
+/*
+ * The store holds the row of @j's event and waits for an outcome of every
+ * element; those we never routed are reported lost, as the model reports
+ * the elements a dead match actor never handled, so the event completes
+ * and the source's acks go on. (A job whose row was not sent yet is
+ * simply dropped: it is unacked and the feed resends it.)
+ */
+static void report_lost(struct actor_ctx *ctx, struct source *s,
+                        const struct job *j)
+{
+    for (uint32_t i = j->next; i < j->ev->n_matches; i++) {
+        struct model_update_msg *m =
+            model_update_msg_new(NULL, j->ev, i, MODEL_LOST);
+        if (!m || send_store(ctx, s, &m->hdr) != 0) {
+            actor_msg_free(m ? &m->hdr : NULL);
+            actor_log(ctx, ACTOR_LOG_ERROR,
+                      "element outcome lost: the event never completes",
+                      "source", s->name, "seq", ACTOR_LOG_INT(j->ev->seq),
+                      NULL);
+        }
+    }
+}
+
 static void source_stop(struct actor_ctx *ctx, void *state,
                         const struct actor_exit *why)
 {
-    (void)ctx;
     (void)why;
     struct source *s = state;
     struct job *j;
     while ((j = ingest__ring_at(&s->jobs, 0))) {
+        if (!j->msg && j->ev) {
+            report_lost(ctx, s, j);
+        }
         actor_msg_free(j->msg);
         event_unref(j->ev);
         ingest__ring_pop(&s->jobs);

@@ -49,6 +49,9 @@ static struct {
     int n_rejected;
     int acked_reqs;
     uint64_t acked, pending; /* the answer for every source */
+    uint64_t lost_seq[64];   /* MODEL_LOST outcomes: event and element */
+    uint32_t lost_index[64];
+    int n_lost;
 } fs;
 
 static int fs_handle(struct actor_ctx *ctx, void *state, struct actor_msg *msg)
@@ -77,6 +80,16 @@ static int fs_handle(struct actor_ctx *ctx, void *state, struct actor_msg *msg)
         r->seq = m->rej.seq;
         r->raw_len = m->rej.raw_len;
         r->size = m->rej.size;
+        return 0;
+    }
+    case MODEL_MSG_UPDATE: {
+        struct model_update_msg *m = (struct model_update_msg *)msg;
+        assert_int_equal(m->outcome, MODEL_LOST);
+        assert_null(m->up);
+        assert_true(fs.n_lost < 64);
+        fs.lost_seq[fs.n_lost] = m->ev->seq;
+        fs.lost_index[fs.n_lost] = m->index;
+        fs.n_lost++;
         return 0;
     }
     case STORE_MSG_ACKED_REQ: {
@@ -122,6 +135,8 @@ static struct {
     uint32_t index[FS_MAX];
     int n;
     bool check_row_first; /* route asserts the event's row went first */
+    bool hold;            /* route answers -EAGAIN, as a mailbox that
+                             stays full */
     int route_calls;
     /* feed calls */
     char feed_source[64][INGEST_SOURCE_MAX + 1];
@@ -153,6 +168,9 @@ static int route(struct actor_ctx *ctx, struct event *ev, uint32_t index)
 {
     fm.route_calls++;
     assert_true(index < ev->n_matches);
+    if (fm.hold) {
+        return -EAGAIN;
+    }
     if (fm.check_row_first) {
         /* Every row up to this event is with the store, handled or
          * queued (the test sends events 1..n, nothing else). */
@@ -709,6 +727,31 @@ static void test_dedupe_across_reconnects(void **state)
     client_free(cl);
 }
 
+static void test_source_end_reports_lost_elements(void **state)
+{
+    (void)state;
+    struct client *cl = logged_in(
+        "feed-x", "<login result=\"valid\" source=\"feed-x\" acked=\"0\"/>");
+    fm.hold = true; /* the model never takes anything */
+    send_events(cl, 1, 5, 3);
+    run();
+    /* event 1's row went; its elements wait; 2..5 wait behind it */
+    assert_int_equal(fs.n_events, 1);
+    assert_int_equal(fm.n, 0);
+    uint64_t src = actor_whereis("source:feed-x");
+    actor_exit(NULL, src, &(struct actor_exit){.kind = ACTOR_EXIT_KILLED});
+    run();
+    /* the store hears that event 1's elements were lost, so it completes;
+     * the rest never reached the store and the feed resends them */
+    assert_int_equal(fs.n_lost, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fs.lost_seq[i], 1);
+        assert_int_equal(fs.lost_index[i], (uint32_t)i);
+    }
+    assert_true(client_is_closed(cl));
+    client_free(cl);
+}
+
 /* ---- errors -------------------------------------------------------------- */
 
 static int setup_small_docs(void **state)
@@ -1226,6 +1269,8 @@ int main(void)
                                         setup_small_mailboxes, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe_across_reconnects, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_source_end_reports_lost_elements,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_replies, setup_small_docs,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window, setup_window, teardown),
