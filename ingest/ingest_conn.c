@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,11 +39,15 @@
  * stops until it has gone.
  *
  * Closing: the session's replies (a refused login, a last error) are
- * flushed first, for at most LINGER_MS; a peer that stops reading lets at
- * most OUT_MAX bytes pile up before it is cut off. Silence: no byte for
- * the silence limit makes a bound source stale (told to the source actor;
- * live again on the next byte) and closes a connection that never named a
- * source; time spent not reading by our own choice does not count.
+ * flushed first, for at most LINGER_MS. A peer that stops reading is cut
+ * off two ways: while it sends, once OUT_MAX bytes pile up here (the
+ * kernel's share is fixed at SNDBUF, not autotuned to megabytes); while it
+ * is silent, when a whole silence period passes without the kernel's send
+ * queue draining (a dead network path looks the same, and TCP alone
+ * would take many minutes to give up). Silence: no byte for the silence
+ * limit makes a bound source stale (told to the source actor; live again
+ * on the next byte) and closes a connection that never named a source;
+ * time spent not reading by our own choice does not count.
  */
 
 #define RBUF_SIZE      (32u << 10)  /* bytes per read */
@@ -51,6 +57,7 @@
 #define PARSER_MAILBOX 256          /* > INFLIGHT_DOCS: a send never fails */
 #define OUT_MAX        (256u << 10) /* unwritten bytes before we give up */
 #define OUT_RETAIN     (16u << 10)  /* an empty output buffer keeps this */
+#define SNDBUF         (64u << 10)  /* the kernel's send buffer, bytes */
 #define LINGER_MS      2000         /* a closing conn's time to flush */
 
 enum phase {
@@ -113,6 +120,11 @@ struct conn {
     struct actor_buf out;
     size_t out_off;      /* bytes of out already written */
     int64_t last_out_ms; /* monotonic */
+    uint64_t written;    /* bytes handed to the kernel, in all */
+    uint64_t taken;      /* what the peer had taken of them (written less
+                            the kernel's queue) at the last silent check
+                            with output waiting; UINT64_MAX: none since
+                            its last byte */
     struct ingest__outbox outbox;
     uint64_t t_linger;
 };
@@ -190,6 +202,7 @@ static int flush_out(struct actor_ctx *ctx, struct conn *c)
                          c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
+            c->written += (uint64_t)n;
         } else if (errno == EAGAIN) {
             break;
         } else if (errno != EINTR) {
@@ -315,6 +328,7 @@ static int on_bytes(struct actor_ctx *ctx, struct conn *c, size_t n)
 {
     actor_metric_add(ingest__m.bytes, n);
     c->last_in_ms = actor_now_ms();
+    c->taken = UINT64_MAX;
     if (c->seen) {
         atomic_store_explicit(&c->seen->last_ms, c->last_in_ms,
                               memory_order_relaxed);
@@ -753,6 +767,13 @@ static int on_heartbeat(struct actor_ctx *ctx, struct conn *c)
     return start_timer(ctx, INGEST_MSG_HEARTBEAT, period - quiet);
 }
 
+/* Bytes the kernel still holds for the peer (unsent or unacknowledged). */
+static int kernel_outq(int fd)
+{
+    int n = 0;
+    return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : 0;
+}
+
 static int on_silence(struct actor_ctx *ctx, struct conn *c)
 {
     int64_t limit = c->cfg->silence_ms;
@@ -761,6 +782,21 @@ static int on_silence(struct actor_ctx *ctx, struct conn *c)
         c->last_in_ms = now; /* we are not reading: not the peer's doing */
     }
     int64_t quiet = now - c->last_in_ms;
+    int held = quiet >= limit ? kernel_outq(c->fd) : 0;
+    if (held > 0) {
+        /* Output waits, the peer is silent: has it taken anything since
+         * the last check? */
+        uint64_t taken = c->written - (uint64_t)held;
+        if (taken == c->taken) {
+            ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN,
+                         "feed peer neither sends nor reads: closing", "peer",
+                         c->peer, "source", c->source, "unread",
+                         ACTOR_LOG_INT(held), NULL);
+            close_now(ctx, c, "peer does not read");
+            return 0;
+        }
+        c->taken = taken;
+    }
     if (quiet >= limit) {
         if (c->eof || c->phase == P_OPEN) {
             ACTOR_LOG_RL(ctx, ACTOR_LOG_INFO, "feed connection silent: closing",
@@ -864,6 +900,8 @@ static int conn_init(struct actor_ctx *ctx, void *arg, void **state)
     if (rc != 0) {
         goto out_free;
     }
+    int sndbuf = SNDBUF;
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     c->watch = actor_io_watch(ctx, c->fd, EPOLLIN);
     if (!c->watch) {
         rc = -errno;
@@ -871,6 +909,7 @@ static int conn_init(struct actor_ctx *ctx, void *arg, void **state)
     }
     c->armed = EPOLLIN;
     c->last_in_ms = c->last_out_ms = actor_now_ms();
+    c->taken = UINT64_MAX;
     rc = start_timer(ctx, INGEST_MSG_HEARTBEAT, c->cfg->heartbeat_ms);
     if (rc == 0) {
         rc = start_timer(ctx, INGEST_MSG_SILENCE, c->cfg->silence_ms);

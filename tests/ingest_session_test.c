@@ -298,8 +298,9 @@ static struct client *client_new(void)
     return cl;
 }
 
-/* A client through the listener, over loopback TCP. */
-static struct client *client_tcp(void)
+/* A client through the listener, over loopback TCP; @rcvbuf > 0 sets its
+ * receive buffer. */
+static struct client *client_tcp_rcvbuf(int rcvbuf)
 {
     struct client *cl = calloc(1, sizeof(*cl));
     assert_non_null(cl);
@@ -307,6 +308,9 @@ static struct client *client_tcp(void)
     assert_true(cl->fd >= 0);
     int one = 1;
     setsockopt(cl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (rcvbuf > 0) {
+        setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)ingest_port())};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -314,6 +318,11 @@ static struct client *client_tcp(void)
     fcntl(cl->fd, F_SETFL, O_NONBLOCK);
     run();
     return cl;
+}
+
+static struct client *client_tcp(void)
+{
+    return client_tcp_rcvbuf(0);
 }
 
 static void client_free(struct client *cl)
@@ -969,6 +978,34 @@ static void test_peer_that_never_reads(void **state)
     close(sv[1]);
 }
 
+static void test_silent_peer_that_never_reads(void **state)
+{
+    (void)state;
+    struct client *reader = logged_in(
+        "feed-q1", "<login result=\"valid\" source=\"feed-q1\" acked=\"0\"/>");
+    /* The deaf peer earns 34 KB of <error> replies its small receive
+     * buffer cannot take, then says nothing more (as a peer behind a dead
+     * network path would). */
+    struct client *deaf = client_tcp_rcvbuf(2048);
+    client_send(deaf, login_of("feed-q2"));
+    for (int i = 0; i < 1100; i++) {
+        client_send(deaf, "<event/>");
+    }
+    run();
+    /* both are silent now; one takes its heartbeats, the other nothing */
+    for (int i = 0; i < 8; i++) {
+        actor_advance_ms(5000);
+        run();
+        while (client_line(reader)[0]) {
+        }
+    }
+    assert_int_equal(state_of("feed-q1", "stale"), 1);
+    assert_false(client_is_closed(reader));
+    assert_int_equal(state_of("feed-q2", "offline"), 1);
+    client_free(deaf);
+    client_free(reader);
+}
+
 static void test_hostile_peer_is_contained(void **state)
 {
     (void)state;
@@ -1280,6 +1317,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_peer_that_never_reads, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_silent_peer_that_never_reads,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_peer_is_contained,
                                         setup_small_docs, teardown),
         cmocka_unit_test_setup_teardown(test_crash_is_contained, setup_tmem,
