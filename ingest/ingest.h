@@ -24,6 +24,15 @@
  * function below), relays the store's acks to the current conn, and keeps
  * the source's feed state (live, stale, offline).
  *
+ * Seqs: an event at or below its source's last seq is a duplicate
+ * (dropped, counted, acked again when durable). A document rejected for
+ * its content (bad_attribute, bad_element) uses up its seq: it goes to the
+ * store through the source actor, in order, and acks cover it. A document
+ * that cannot be trusted (not_well_formed, too_large) uses up nothing, nor
+ * does one whose seq cannot be read or that names another source: its
+ * <error> carries the seq when one was read, and the provider may send a
+ * corrected document under that seq (before any later one).
+ *
  * The stage does not include the model: app/main.c hands it the model's
  * two entry points (route and feed) in the config. Everything a conn, a
  * source or the listener does is contained: a crash ends that actor only.
