@@ -174,7 +174,8 @@ asan tsan: deps-test
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_DIR := build/fuzz
 FUZZERS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
-FUZZ_LIB_SRCS := $(filter ingest/%,$(LIB_SRCS)) $(filter actor/%,$(LIB_SRCS))
+# ingest uses the shared messages of model/update.h and store/store.h
+FUZZ_LIB_SRCS := $(filter actor/% ingest/% model/% store/%,$(LIB_SRCS))
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -g -O1
 FUZZ_SECONDS ?= 30
 

@@ -1,6 +1,5 @@
 /* ingest/ingest_frame.c - cuts a byte stream into XML documents. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ingest/ingest_impl.h"
@@ -19,8 +18,9 @@
  *
  * Speed: text, values, end tags and comment bodies are skipped with
  * memchr; only the inside of start tags is walked byte by byte, through a
- * lookup table, unrolled, with the state in locals. A document that lies whole in one input is handed
- * out where it lies; only one that spans inputs is gathered in acc.
+ * lookup table, unrolled, with the state in locals. A document that lies whole
+ * in one input is handed out where it lies; only one that spans inputs is
+ * gathered in acc.
  *
  * The result depends only on the bytes, never on how they were split: the
  * state carries every lookback the scanner needs (the last byte of a tag,
@@ -128,9 +128,7 @@ void ingest__frame_input(struct ingest__framer *f, const char *data, size_t len,
 {
     /* Our caller's bug, never input's: the last input is not consumed
      * (after an error the rest of it never will be, and that is fine). */
-    if (f->in != f->in_end && !f->err) {
-        abort();
-    }
+    ACTOR_ASSERT(f->in == f->in_end || f->err);
     f->in = data;
     f->in_end = data + len;
     f->in_ms = now_ms;
@@ -419,7 +417,8 @@ static const char *scan(struct ingest__framer *f, const char *p,
             }
             break;
         default:
-            abort(); /* S_IDLE and S_LT never reach the scanner */
+            /* S_IDLE and S_LT never reach the scanner */
+            ACTOR_ASSERT(!"scanner state");
         }
     }
 done:

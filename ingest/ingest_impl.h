@@ -1,5 +1,7 @@
-/* ingest/ingest_impl.h - the ingest stage's pure core, shared inside
- * ingest/: the stream framer, the document parser and the event builder. */
+/* ingest/ingest_impl.h - the ingest stage's internals, shared inside
+ * ingest/: the pure core (the stream framer, the document parser, the event
+ * builder, the tokens table, rings) and the actors built on it (listener,
+ * conn, parser actor, source). */
 #ifndef INGEST_INGEST_IMPL_H
 #define INGEST_INGEST_IMPL_H
 
@@ -30,7 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor/actor.h"
 #include "ingest/event.h"
+#include "ingest/ingest.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -248,7 +252,9 @@ struct ingest__result {
                                     result) */
     enum ingest__reason reason;  /* REJECTED */
     uint64_t seq;                /* the event's seq when it could be read
-                                    (also for a rejection), else 0 */
+                                    (also for a rejection), else 0; 0 too
+                                    for an event naming another source
+                                    than the bound one */
     uint32_t unknown_elements;   /* ignored elements (a subtree counts 1) */
     uint32_t unknown_attributes; /* ignored attributes of known elements */
     struct {
@@ -314,5 +320,261 @@ bool ingest__rfc3339_ms(const char *s, size_t len, int64_t *ms);
 /* True when @s (@len bytes) is a valid source name: 1 to INGEST_SOURCE_MAX
  * bytes of [A-Za-z0-9._:-]. */
 bool ingest__source_is_valid(const char *s, size_t len);
+
+/* ---- rings (ingest_ring.c) --------------------------------------------- */
+
+/* A growable FIFO of fixed-size elements (windows, outboxes, job queues). */
+struct ingest__ring {
+    char *v;     /* cap elements of size bytes; owned */
+    size_t size; /* bytes per element */
+    size_t head; /* index of the oldest */
+    size_t len;
+    size_t cap;
+};
+
+/* Sets up an empty ring of @size-byte elements. Allocates nothing. */
+void ingest__ring_init(struct ingest__ring *r, size_t size);
+
+/* Frees the ring's memory (not what its elements point to). */
+void ingest__ring_release(struct ingest__ring *r);
+
+/* Returns room for one more element at the back (its bytes undefined),
+ * or NULL when out of memory (the ring is unchanged). */
+void *ingest__ring_push(struct ingest__ring *r);
+
+/* The @i-th oldest element, or NULL past the end. Not owned. */
+void *ingest__ring_at(const struct ingest__ring *r, size_t i);
+
+/* Drops the oldest element; the ring must not be empty. */
+void ingest__ring_pop(struct ingest__ring *r);
+
+/* ---- outboxes (ingest_ring.c) ------------------------------------------ */
+
+/*
+ * Ordered sends that survive a full mailbox: a message goes out at once
+ * when nothing waits before it, else it queues; ACTOR_MSG_RESUME flushes
+ * the queue in order. A message to an actor that is gone is freed and
+ * counted in ->dropped (its sender learns of the death by its monitor or
+ * link, not here).
+ */
+struct ingest__outbox {
+    struct ingest__ring q; /* struct ingest__outbox_item */
+    uint64_t dropped;      /* messages freed because their receiver died */
+};
+
+void ingest__outbox_init(struct ingest__outbox *ob);
+/* Frees every queued message and the queue. */
+void ingest__outbox_release(struct ingest__outbox *ob);
+
+/* Sends @msg to @to after everything queued before it. Consumes @msg in
+ * every case. Returns 0 (sent, queued or dropped) or -ENOMEM. */
+int ingest__outbox_send(struct actor_ctx *ctx, struct ingest__outbox *ob,
+                        uint64_t to, struct actor_msg *msg);
+
+/* Sends what it can of the queue, in order (on ACTOR_MSG_RESUME). */
+void ingest__outbox_flush(struct actor_ctx *ctx, struct ingest__outbox *ob);
+
+static inline bool ingest__outbox_is_empty(const struct ingest__outbox *ob)
+{
+    return ob->q.len == 0;
+}
+
+/* ---- tokens (ingest_tokens.c) ------------------------------------------ */
+
+/* The sources that may log in and their tokens, immutable once loaded. */
+struct ingest__tokens;
+
+/*
+ * Parses @len bytes of a tokens file: one `source token` a line, separated
+ * by blanks; blank lines and lines starting with '#' are ignored. A source
+ * is a valid source name (ingest__source_is_valid), a token 1 to
+ * INGEST_TOKEN_MAX bytes of printable ASCII without blanks, and no source
+ * appears twice. Sets *@out to a new table (release it with
+ * ingest__tokens_free()). Returns 0, -EINVAL with *@line set to the first
+ * bad line (1-based) and @why to a reason, or -ENOMEM.
+ */
+int ingest__tokens_parse(const char *text, size_t len,
+                         struct ingest__tokens **out, unsigned *line,
+                         const char **why);
+
+/* Reads and parses the file at @path (ingest__tokens_parse), logging what
+ * is wrong with it. Returns 0 or a negative errno. */
+int ingest__tokens_load(const char *path, struct ingest__tokens **out);
+
+/* True when @source may log in with @token: both known and equal. The
+ * comparison takes the same time whatever the token's bytes. */
+bool ingest__tokens_is_valid(const struct ingest__tokens *t, const char *source,
+                             const char *token);
+
+size_t ingest__tokens_count(const struct ingest__tokens *t);
+
+/* Frees @t. Accepts NULL. */
+void ingest__tokens_free(struct ingest__tokens *t);
+
+/* ---- the stage's environment (ingest.c) -------------------------------- */
+
+/*
+ * What every ingest actor reads: the settings with defaults filled in, the
+ * tokens, and the supervisor specs of the subtree. Immutable once built;
+ * it outlives the subtree.
+ */
+struct ingest__env {
+    struct ingest_config cfg;      /* defaults filled in */
+    struct ingest__tokens *tokens; /* owned; NULL: no tokens configured */
+    struct actor_child_spec children[3];
+    struct actor_sup_spec sup;
+    struct actor_sup_spec sources_sup;
+    struct actor_sup_spec conns_sup;
+};
+
+/*
+ * Fills @env from @cfg (copied; the strings it points to must outlive
+ * @env), loads the tokens and builds the subtree's specs. Registers the
+ * stage's metrics. Returns 0 or a negative errno (see ingest_child_spec);
+ * on error @env holds nothing.
+ */
+int ingest__env_init(struct ingest__env *env, const struct ingest_config *cfg);
+
+/* Frees what @env holds. The subtree must be gone. */
+void ingest__env_release(struct ingest__env *env);
+
+/* The stage's counters (registered by ingest__env_init; each may be NULL). */
+struct ingest__metrics {
+    struct actor_metric *bytes;      /* bytes read from feed sockets */
+    struct actor_metric *documents;  /* documents framed */
+    struct actor_metric *events;     /* events accepted (not duplicates) */
+    struct actor_metric *junk;       /* bytes outside documents */
+    struct actor_metric *duplicates; /* events and seqs seen before */
+    struct actor_metric *refused;    /* connections over the limit */
+    struct actor_metric *rejected[INGEST__REASON_COUNT]; /* by reason */
+    struct actor_metric *unknown_root;
+    struct actor_metric *unknown_element;
+    struct actor_metric *unknown_attribute;
+};
+
+extern struct ingest__metrics ingest__m;
+
+/* Feed connections alive or being started (the connection gauge and the
+ * listener's limit). */
+extern _Atomic uint32_t ingest__conns_alive;
+/* Source actors alive (the --max-sources limit). */
+extern _Atomic uint32_t ingest__sources_alive;
+
+/* ---- messages between the ingest actors -------------------------------- */
+
+enum {
+    INGEST_MSG_DOC = 0x100, /* struct ingest__doc_msg: conn -> parser */
+    INGEST_MSG_PARSED,      /* the same message back, res filled in */
+    INGEST_MSG_BIND,        /* struct ingest__bind_msg: conn -> source */
+    INGEST_MSG_BOUND,       /* struct ingest__bound_msg: source -> conn */
+    INGEST_MSG_REPLACED,    /* struct actor_msg: source -> its old conn */
+    INGEST_MSG_ACK,         /* struct ingest__ack_msg: source -> conn */
+    INGEST_MSG_FEED,        /* struct ingest__feed_msg: conn -> source */
+    INGEST_MSG_HEARTBEAT,   /* struct actor_msg: a conn's own timer */
+    INGEST_MSG_SILENCE,     /* struct actor_msg: a conn's own timer */
+    INGEST_MSG_LINGER,      /* struct actor_msg: a closing conn's deadline */
+    INGEST_MSG_ACCEPT,      /* struct actor_msg: the listener's retry */
+};
+
+/*
+ * One framed document, to the conn's parser actor and back: the parser
+ * fills in ->res, retypes the message INGEST_MSG_PARSED and sends it to the
+ * conn that sent it. One allocation for the round trip; its free releases
+ * ->res (the event reference).
+ */
+struct ingest__doc_msg {
+    struct actor_msg hdr;
+    struct ingest__result res;          /* PARSED: the outcome */
+    int64_t received_ms;                /* wall clock of its last byte */
+    size_t size;                        /* bytes of the whole document */
+    bool truncated;                     /* data is a too_large head */
+    char source[INGEST_SOURCE_MAX + 1]; /* the bound source, or "" */
+    size_t len;                         /* bytes at data */
+    char data[];
+};
+
+/* Returns a new document message holding a copy of @frame's bytes, or
+ * NULL when out of memory. */
+struct ingest__doc_msg *ingest__doc_msg_new(const struct ingest__frame *frame,
+                                            bool truncated, const char *source);
+
+/* A conn asks its source actor to take it as the source's connection. */
+struct ingest__bind_msg {
+    struct actor_msg hdr; /* INGEST_MSG_BIND; from: the conn */
+    bool login;           /* the conn answers a login with the reply */
+};
+
+/* The source actor took the conn: @acked is the source's durable seq. */
+struct ingest__bound_msg {
+    struct actor_msg hdr; /* INGEST_MSG_BOUND; from: the source */
+    uint64_t acked;
+};
+
+/* Every event of the source with seq <= @seq is durable. @again: write
+ * the ack even when it is not above the last one (a duplicate's). */
+struct ingest__ack_msg {
+    struct actor_msg hdr; /* INGEST_MSG_ACK; from: the source */
+    uint64_t seq;
+    bool again;
+};
+
+/* The conn's view of its peer: silent past the limit, or sending again. */
+struct ingest__feed_msg {
+    struct actor_msg hdr; /* INGEST_MSG_FEED; from: the conn */
+    bool stale;
+};
+
+/*
+ * What a conn sends its source actor besides the messages above: the very
+ * messages the store takes, which the source forwards to `store` once it
+ * has judged them (dedupe, order):
+ *   STORE_MSG_EVENT     an accepted event (struct store_event_msg)
+ *   STORE_MSG_REJECTED  a rejected document that used up its seq
+ *                       (struct store_rejected_msg, rej.has_seq)
+ */
+
+/* ---- the actors -------------------------------------------------------- */
+
+extern const struct actor_ops ingest__listener_ops; /* arg: the env */
+extern const struct actor_ops ingest__conn_ops;     /* arg: conn_arg */
+extern const struct actor_ops ingest__parser_ops;   /* arg: the env */
+extern const struct actor_ops ingest__source_ops;   /* arg: source_arg */
+
+/*
+ * Starts a conn for the connected socket @fd under the dynamic supervisor
+ * @sup, with @peer (an address for logs; copied). Counts it in
+ * ingest__conns_alive until it is gone. Consumes @fd in every case (a conn
+ * that does not start closes it). Sets *@pid when not NULL. Returns 0 or
+ * a negative errno.
+ */
+int ingest__conn_start(const struct ingest__env *env, uint64_t sup, int fd,
+                       const char *peer, uint64_t *pid);
+
+/*
+ * Finds the source actor of @name, starting it under `ingest.sources` when
+ * there is none. Sets *@pid. Returns 0; -EUSERS when max_sources are alive
+ * already; -ESRCH when the sources' supervisor is not running; -ENOMEM.
+ */
+int ingest__source_get(struct actor_ctx *ctx, const struct ingest__env *env,
+                       const char *name, uint64_t *pid);
+
+/*
+ * A source's figures that outlive its actor, as its metric series do: the
+ * state gauges and the monotonic time of its last byte (read by the
+ * last-seen gauge at render time). One per source name, never freed.
+ */
+struct ingest__seen {
+    _Atomic int64_t last_ms; /* actor_now_ms() of the last byte received */
+    struct actor_metric *state[3]; /* by enum match_feed */
+    struct ingest__seen *next;
+    char name[INGEST_SOURCE_MAX + 1];
+};
+
+/* The record of @name, created (with its series) on first use. Returns
+ * NULL when out of memory. Any thread. Not owned. */
+struct ingest__seen *ingest__seen_get(const char *name);
+
+/* Sets the state gauges of @seen: 1 for @state, 0 for the others. */
+void ingest__seen_state(struct ingest__seen *seen, enum match_feed state);
 
 #endif /* INGEST_INGEST_IMPL_H */

@@ -615,6 +615,10 @@ static void start_event(struct ingest__parser *p, const XML_Char **atts)
             return;
         }
         if (bound && !streq(bound, a[2].v)) {
+            /* Its seq counts in another source's sequence: reported
+             * here, it would use up (and could skip far ahead of) the
+             * bound source's. */
+            p->res->seq = 0;
             fail(p, INGEST__REASON_BAD_ATTRIBUTE,
                  "event: source is not the connection's source");
             return;

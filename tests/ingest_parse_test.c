@@ -319,7 +319,8 @@ static const struct reject_case reject_cases[] = {
     {EV(" sent=\"2026-11-21T15:04:05Zjunk\"", ""), INGEST__REASON_BAD_ATTRIBUTE,
      7},
     /* source */
-    {EV(" source=\"other\"", ""), INGEST__REASON_BAD_ATTRIBUTE, 7},
+    /* another source's event: its seq is not the bound source's */
+    {EV(" source=\"other\"", ""), INGEST__REASON_BAD_ATTRIBUTE, 0},
     {EV(" source=\"s s\"", ""), INGEST__REASON_BAD_ATTRIBUTE, 7},
     /* match */
     {EV("", "<match/>"), INGEST__REASON_BAD_ATTRIBUTE, 7},
