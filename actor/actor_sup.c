@@ -88,17 +88,23 @@ static void child_free(struct sup *s, struct child *c)
     free(c);
 }
 
+/* Takes the lock: actor_sup_start_child() may grow the array meanwhile.
+ * The record found stays valid: only the supervisor frees records. */
 static struct child *child_by_pid(struct sup *s, uint64_t pid)
 {
     if (pid == 0) {
         return NULL; /* stopped children have no pid */
     }
+    struct child *found = NULL;
+    pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->n_children; i++) {
         if (s->children[i]->pid == pid) {
-            return s->children[i];
+            found = s->children[i];
+            break;
         }
     }
-    return NULL;
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }
 
 static size_t child_index(struct sup *s, const struct child *c)

@@ -25,6 +25,10 @@ struct app_config {
     char *journal_dir;
     /* feeds */
     char *tokens;      /* file of "source token" lines, or NULL */
+    unsigned doc_limit;   /* bytes in one feed document */
+    unsigned silence_ms;  /* a source silent this long is stale */
+    unsigned window;      /* unacked events per connection */
+    unsigned max_conns;   /* feed connections at once */
     /* store */
     unsigned batch_rows;      /* rows at which a batch is written */
     unsigned batch_ms;        /* ms after a batch's first row */

@@ -44,6 +44,15 @@ static const struct opt opts[] = {
      "directory for the local journal (reserved; see README)"},
     {"tokens", OPT_STR, OFF(tokens), NULL,
      "file of source tokens, one \"source token\" per line"},
+    {"doc-limit", OPT_UINT, OFF(doc_limit), "1048576",
+     "bytes in one feed document; larger ones are rejected (too_large)"},
+    {"silence-ms", OPT_UINT, OFF(silence_ms), "20000",
+     "a source silent this long (ms) is marked stale"},
+    {"window", OPT_UINT, OFF(window), "4096",
+     "accepted, unacknowledged events per feed connection before it stops "
+     "reading"},
+    {"max-conns", OPT_UINT, OFF(max_conns), "1024",
+     "feed connections at once; more are closed on accept"},
     {"batch-rows", OPT_UINT, OFF(batch_rows), "8192",
      "rows at which the store writes a batch (it also writes as soon as "
      "it has caught up)"},

@@ -21,6 +21,7 @@
 
 #include "actor/actor.h"
 #include "app/app.h"
+#include "ingest/ingest.h"
 #include "model/model.h"
 #include "notify/notify.h"
 #include "store/store.h"
@@ -34,8 +35,9 @@
 static struct store_config store_cfg;
 static struct model_config model_cfg;
 static struct notify_config notify_cfg;
+static struct ingest_config ingest_cfg;
 
-enum { P_NOTIFY, P_STORE, P_MODEL, P_COUNT };
+enum { P_NOTIFY, P_STORE, P_MODEL, P_INGEST, P_COUNT };
 static struct actor_child_spec pipeline_children[P_COUNT];
 
 static struct actor_sup_spec pipeline_spec = {
@@ -71,6 +73,16 @@ static const struct actor_sup_spec root_spec = {
     .n_children = sizeof(root_children) / sizeof(root_children[0]),
 };
 
+/* Ingest hands a source's feed state to the model; a repeat after
+ * -EAGAIN is harmless (a state already set makes no new version). */
+static int feed_state(struct actor_ctx *ctx, const char *source,
+                      enum match_feed state, const char *const *ids,
+                      size_t n)
+{
+    size_t next = 0;
+    return model_feed(ctx, source, state, ids, n, &next);
+}
+
 /* Fills the stages' configs and the pipeline's child specs from @cfg. */
 static int build_tree(const struct app_config *cfg)
 {
@@ -102,7 +114,23 @@ static int build_tree(const struct app_config *cfg)
     }
 
     model_cfg.retention_ms = cfg->retention * 1000u;
-    return model_child_spec(&model_cfg, &pipeline_children[P_MODEL]);
+    rc = model_child_spec(&model_cfg, &pipeline_children[P_MODEL]);
+    if (rc != 0) {
+        return rc;
+    }
+
+    ingest_cfg = (struct ingest_config){
+        .bind = cfg->bind,
+        .port = cfg->feed_port,
+        .tokens_path = cfg->tokens,
+        .max_conns = cfg->max_conns,
+        .silence_ms = cfg->silence_ms,
+        .doc_limit = cfg->doc_limit,
+        .window = cfg->window,
+        .route = model_route,
+        .feed = feed_state,
+    };
+    return ingest_child_spec(&ingest_cfg, &pipeline_children[P_INGEST]);
 }
 
 static int configure_logs(const struct app_config *cfg)
