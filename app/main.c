@@ -239,7 +239,7 @@ int main(int argc, char **argv)
                   "error", strerror(-rc), NULL);
         goto out_runtime;
     }
-    actor_log(NULL, ACTOR_LOG_INFO, "scorewire started", "feed_port",
+    actor_log(NULL, ACTOR_LOG_INFO, "scorewire starting", "feed_port",
               ACTOR_LOG_INT(cfg.feed_port), "http_port",
               ACTOR_LOG_INT(cfg.http_port), "admin_port",
               ACTOR_LOG_INT(cfg.admin_port), NULL);

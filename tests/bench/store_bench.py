@@ -42,7 +42,7 @@ FEEDSIM = program("scorewire-feedsim")
 EVENTS = int(os.environ.get("STORE_BENCH_EVENTS", "60000"))
 SOURCES = int(os.environ.get("STORE_BENCH_SOURCES", "4"))
 WINDOW = int(os.environ.get("STORE_BENCH_WINDOW", "500"))
-MATCHES = 40
+MATCHES = int(os.environ.get("STORE_BENCH_MATCHES", "40"))
 ROUNDS = 3
 TABLES = ["feed_events", "match_updates", "rejected_documents", "matches",
           "incidents", "source_offsets"]
@@ -78,8 +78,7 @@ def daemon(cleanup, db):
         "--feed-port", str(feed), "--http-port", str(free_port()),
         "--admin-port", str(free_port())]))
     wait_until("the daemon to start", lambda: port_open(feed)
-               or not p.alive() or "scorewire started" in p.output(),
-               timeout=30)
+               or not p.alive(), timeout=60)
     if not port_open(feed):
         fail("the daemon has no feed port (is every stage wired?): "
              + p.output()[-500:])

@@ -48,7 +48,7 @@ def test_env_and_flag_precedence():
                                       "--admin-port", str(free_port())],
                        env={"SCOREWIRE_LOG_FORMAT": "logfmt",
                             "SCOREWIRE_FEED_PORT": str(port)}))
-        wait_until("start line", lambda: "scorewire started" in p.output())
+        wait_until("start line", lambda: "scorewire starting" in p.output())
         check(p.output().lstrip().startswith("{"), "flag did not win over env")
         check(f'"feed_port":"{port}"' in p.output(), "env port not used")
 
@@ -57,7 +57,7 @@ def test_sigterm_and_sigint_exit_0():
     for sig in (signal.SIGTERM, signal.SIGINT):
         with Cleanup() as c:
             p = c.add(start())
-            wait_until("start line", lambda: "scorewire started" in p.output())
+            wait_until("start line", lambda: "scorewire starting" in p.output())
             p.signal(sig)
             rc = p.wait(timeout=15)
             check(rc == 0, f"{sig.name}: exit {rc}")

@@ -49,7 +49,7 @@ def test_final_state_equals_feedsim_expectation():
                                   "--admin-port", str(admin),
                                   "--db", db.conninfo,
                                   "--journal-dir", work]))
-        wait_until("daemon start", lambda: "scorewire started" in d.output())
+        wait_until("daemon start", lambda: "scorewire starting" in d.output())
         if not port_open(admin) or get(admin, "/api/model")[0] == 404:
             print("SKIP: the daemon does not serve /api/model yet "
                   "(app/main.c wiring pending)")

@@ -44,11 +44,11 @@ class Daemon:
     def start(self):
         p = self.cleanup.add(Proc(f"{self.name}{len(self.runs)}", self.argv))
         self.runs.append(p)
-        # The feed port opens last (the store has loaded by then), and
-        # before the daemon says it started: the tree is up by then.
+        # The feed port opens last: the store has loaded and the model is
+        # rebuilt by then.
         wait_until("the daemon to start",
-                   lambda: port_open(self.feed_port) or not p.alive()
-                   or "scorewire started" in p.output(), timeout=30)
+                   lambda: port_open(self.feed_port) or not p.alive(),
+                   timeout=60)
         check(p.alive(), f"the daemon exited: {p.output()[-2000:]}")
         check(port_open(self.feed_port),
               "the daemon started without a feed port: are ingest, model "
