@@ -7,6 +7,7 @@
 # it is started again from the database, as systemd would.
 #
 # Environment: SCOREWIRE_DB (use this database instead of ./var/pg),
+# DEMO_VAR (the directory for the database and logs; ./var),
 # SCOREWIRE_FEED_PORT, SCOREWIRE_HTTP_PORT, SCOREWIRE_ADMIN_PORT,
 # DEMO_MATCHES (12), DEMO_MATCH_SECONDS (240), and any other SCOREWIRE_*
 # setting the daemon reads.
@@ -19,7 +20,8 @@ http_port=${SCOREWIRE_HTTP_PORT:-8080}
 admin_port=${SCOREWIRE_ADMIN_PORT:-9090}
 matches=${DEMO_MATCHES:-12}
 match_seconds=${DEMO_MATCH_SECONDS:-240}
-logdir="$root/var/log"
+var=${DEMO_VAR:-$root/var}
+logdir="$var/log"
 mkdir -p "$logdir"
 
 daemon_pid=
@@ -33,13 +35,15 @@ stop_all() {
     stopping=1
     trap - INT TERM
     [ -n "$feed_pid" ] && kill "$feed_pid" 2>/dev/null
+    [ -f "$var/feedsim.pid" ] && kill "$(cat "$var/feedsim.pid")" 2>/dev/null
+    rm -f "$var/feedsim.pid"
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
         kill -TERM "$daemon_pid" 2>/dev/null
         wait "$daemon_pid" 2>/dev/null
     fi
     [ -n "$feed_pid" ] && wait "$feed_pid" 2>/dev/null
     if [ "$own_pg" = 1 ]; then
-        tools/pg.sh stop "$root/var/pg" >/dev/null 2>&1
+        tools/pg.sh stop "$var/pg" >/dev/null 2>&1
     fi
     say "stopped"
 }
@@ -54,15 +58,15 @@ done
 
 db=${SCOREWIRE_DB:-}
 if [ -z "$db" ]; then
-    say "starting PostgreSQL in var/pg"
-    db=$(tools/pg.sh start "$root/var/pg") || {
-        say "PostgreSQL did not start (see var/pg/log)"
+    say "starting PostgreSQL in $var/pg"
+    db=$(tools/pg.sh start "$var/pg") || {
+        say "PostgreSQL did not start (see $var/pg/log)"
         exit 1
     }
     own_pg=1
 fi
 if ! psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f schema.sql >"$logdir/schema.log" 2>&1; then
-    say "schema.sql did not apply (see var/log/schema.log)"
+    say "schema.sql did not apply (see $logdir/schema.log)"
     stop_all
     exit 1
 fi
@@ -89,7 +93,7 @@ for _ in $(seq 200); do
     sleep 0.1
 done
 if [ "$ready" != 1 ]; then
-    say "scorewire did not come up; the end of var/log/scorewire.log:"
+    say "scorewire did not come up; the end of $logdir/scorewire.log:"
     tail -n 20 "$logdir/scorewire.log"
     stop_all
     exit 1
@@ -99,13 +103,14 @@ fi
 # few minutes; when they have all ended, a new round with a new seed.
 feed_loop() {
     local round=1 child=
-    trap '[ -n "$child" ] && kill "$child" 2>/dev/null; exit 0' TERM
+    trap '[ -n "$child" ] && kill "$child" 2>/dev/null; exit 0' INT TERM
     while :; do
-        setsid bin/scorewire-feedsim --port "$feed_port" \
+        bin/scorewire-feedsim --port "$feed_port" \
             --matches "$matches" --match-seconds "$match_seconds" \
             --start now --seed "$round" --id-prefix "demo:$round:" \
             --sources 2 >>"$logdir/feedsim.log" 2>&1 &
         child=$!
+        echo "$child" >"$var/feedsim.pid"
         wait "$child"
         round=$((round + 1))
         sleep 2
@@ -116,7 +121,7 @@ feed_pid=$!
 
 say "live page:      http://127.0.0.1:$http_port/"
 say "operator page:  http://127.0.0.1:$admin_port/   (metrics: /metrics, actors: /actors)"
-say "logs:           var/log/scorewire.log, var/log/feedsim.log"
+say "logs:           $logdir/scorewire.log, $logdir/feedsim.log"
 say "Ctrl-C stops everything."
 
 while :; do
