@@ -39,7 +39,11 @@
  * stops until it has gone.
  *
  * Closing: the session's replies (a refused login, a last error) are
- * flushed first, for at most LINGER_MS. A peer that stops reading is cut
+ * flushed first, then the write side is shut (FIN) and what the peer
+ * still sends is read and dropped until it closes too, all within
+ * LINGER_MS. Closing a socket with unread input would send an RST instead
+ * of the FIN, and an RST may make the peer's kernel throw away replies it
+ * has received but not yet read. A peer that stops reading is cut
  * off two ways: while it sends, once OUT_MAX bytes pile up here (the
  * kernel's share is fixed at SNDBUF, not autotuned to megabytes); while it
  * is silent, when a whole silence period passes without the kernel's send
@@ -89,6 +93,7 @@ struct conn {
     uint64_t watch;
     uint32_t armed;  /* events the watch waits for; 0: fired */
     bool done;       /* exiting: nothing more to do */
+    bool wr_shut;    /* closing: FIN sent, input dropped until EOF */
     const char *why; /* why it closes, for the log */
     /* input */
     char *rbuf; /* RBUF_SIZE bytes the framer reads in place */
@@ -387,11 +392,33 @@ static int read_some(struct actor_ctx *ctx, struct conn *c)
     return 0;
 }
 
+/* Reads and drops what the peer of a closing conn still sends, until its
+ * EOF (see DESIGN: closing). */
+static void discard_input(struct actor_ctx *ctx, struct conn *c)
+{
+    c->input = false; /* the framer's input is abandoned: rbuf is free */
+    for (int i = 0; i < READS_PER_TURN; i++) {
+        ssize_t n = recv(c->fd, c->rbuf, RBUF_SIZE, 0);
+        if (n > 0) {
+            continue;
+        }
+        if (n == 0) {
+            c->eof = true;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno != EAGAIN) {
+            close_now(ctx, c, c->why);
+        }
+        return;
+    }
+}
+
 /* Asks for the events the conn can take now. Returns 0 or an error. */
 static int arm(struct actor_ctx *ctx, struct conn *c)
 {
+    bool in = can_read(c) || (c->wr_shut && !c->eof);
     uint32_t want =
-        (can_read(c) ? EPOLLIN : 0) | (c->out_off < c->out.len ? EPOLLOUT : 0);
+        (in ? EPOLLIN : 0) | (c->out_off < c->out.len ? EPOLLOUT : 0);
     if (want == 0 || want == c->armed) {
         return 0; /* an event armed before is harmless */
     }
@@ -409,6 +436,19 @@ static bool is_drained(const struct conn *c)
 {
     return c->inflight == 0 && !c->input && !c->held &&
            ingest__outbox_is_empty(&c->outbox);
+}
+
+/* Once the replies are out: FIN, then wait for the peer's EOF (see DESIGN:
+ * closing). */
+static void shut_write(struct actor_ctx *ctx, struct conn *c)
+{
+    if (c->wr_shut) {
+        return;
+    }
+    c->wr_shut = true;
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+        close_now(ctx, c, c->why); /* the peer is gone already */
+    }
 }
 
 /* Moves everything on after a message. Returns 0 or a fatal error. */
@@ -430,8 +470,14 @@ static int pump(struct actor_ctx *ctx, struct conn *c)
     }
     if (c->phase == P_CLOSING && c->out.len == 0 &&
         ingest__outbox_is_empty(&c->outbox)) {
-        close_now(ctx, c, c->why);
-        return 0;
+        if (c->eof) {
+            close_now(ctx, c, c->why);
+            return 0;
+        }
+        shut_write(ctx, c);
+        if (c->done) {
+            return 0;
+        }
     }
     return arm(ctx, c);
 }
@@ -936,6 +982,10 @@ static int dispatch(struct actor_ctx *ctx, struct conn *c,
     switch (msg->type) {
     case ACTOR_MSG_IO:
         c->armed = 0;
+        if (c->wr_shut) {
+            discard_input(ctx, c);
+            return 0;
+        }
         return read_some(ctx, c);
     case INGEST_MSG_PARSED:
         return on_parsed(ctx, c, (struct ingest__doc_msg *)msg);

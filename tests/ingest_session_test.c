@@ -278,6 +278,7 @@ struct client {
     char buf[1 << 16]; /* replies received, not yet taken */
     size_t len;
     bool closed; /* the server closed (EOF or reset) */
+    bool reset;  /* ... with a reset */
 };
 
 /* A client over a socketpair: what it sends is there at once, so a run
@@ -357,6 +358,7 @@ static void client_recv(struct client *cl)
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            cl->reset |= !cl->closed && n < 0; /* the first word counts */
             cl->closed = true;
         }
         return;
@@ -386,6 +388,13 @@ static bool client_is_closed(struct client *cl)
 {
     client_recv(cl);
     return cl->closed;
+}
+
+/* True when the server ended the stream with a FIN (not a reset): the
+ * client has read everything it wrote, then EOF. */
+static bool client_has_fin(struct client *cl)
+{
+    return client_is_closed(cl) && !cl->reset;
 }
 
 /* Sends @text, runs the actors, returns the first reply line. */
@@ -564,6 +573,37 @@ static void test_no_login_with_tokens(void **state)
                      unauth + 2);
     /* nothing an unauthenticated peer sent reached the store */
     assert_int_equal(fs.n_events + fs.n_rejected + fs.acked_reqs, 0);
+}
+
+static void test_close_is_a_fin(void **state)
+{
+    (void)state;
+    /* A refused login, and behind it more than the server will ever
+     * read: the reply must still reach the peer, closed by a FIN (a
+     * socket closed with unread input sends a reset instead, and a reset
+     * may destroy what the peer has not read yet). */
+    struct client *cl = client_tcp();
+    client_send(cl, "<login source=\"feed-t\" token=\"wrong\"/>");
+    size_t sent = 0;
+    while (sent < (256u << 10)) {
+        const char *doc = event_doc(sent + 1, 1);
+        ssize_t n = send(cl->fd, doc, strlen(doc), MSG_NOSIGNAL);
+        if (n < 0) {
+            assert_int_equal(errno, EAGAIN);
+            break;
+        }
+        sent += (size_t)n;
+    }
+    run();
+    assert_string_equal(
+        client_line(cl),
+        "<login result=\"invalid\" reason=\"unauthenticated\"/>");
+    assert_true(client_has_fin(cl));
+    /* the conn drops what is left until the peer closes, or the linger */
+    assert_int_equal(atomic_load(&ingest__conns_alive), 1);
+    client_free(cl);
+    run();
+    assert_int_equal(atomic_load(&ingest__conns_alive), 0);
 }
 
 static void test_unknown_version(void **state)
@@ -1298,6 +1338,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_tokens, setup_tokens,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_login_with_tokens, setup_tokens,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_is_a_fin, setup_tokens,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_login, setup, teardown),
