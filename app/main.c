@@ -37,7 +37,7 @@
 
 #define SHUTDOWN_MS   30000 /* the tree's grace once the drain is over */
 #define TICK_MS       200   /* how often main looks at the tree */
-#define DRAIN_TICK_MS 20    /* ... and at the drain */
+#define STOP_TICK_MS  20    /* ... once stopping */
 
 /*
  * The tree (ARCHITECTURE.md draws it). Specs and the configs they point to
@@ -216,7 +216,7 @@ static int supervise(uint64_t root, uint32_t drain_ms)
     int status = 0;
     int64_t started = 0, deadline = 0;
     for (;;) {
-        long ms = phase == DRAINING ? DRAIN_TICK_MS : TICK_MS;
+        long ms = phase == RUNNING ? TICK_MS : STOP_TICK_MS;
         struct timespec tick = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {

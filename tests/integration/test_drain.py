@@ -157,8 +157,8 @@ def test_sigterm_under_load():
                   f"holds 1..{acked}: the last ack did not reach it")
             in_flight += src["last_seq"] - acked
         check(in_flight > 0, "feedsim had nothing in flight: not mid-stream")
-        print(f"bench drain_stop_seconds {took:.2f} s")
-        print(f"bench drain_unread_events {in_flight} events")
+        print(f"     stopped in {took:.2f} s; {in_flight} events feedsim "
+              "had in flight were left unread", flush=True)
 
 
 def test_websocket_clients_get_1001():
