@@ -40,6 +40,8 @@ struct app_config {
     unsigned max_clients;     /* WebSocket connections in total */
     /* runtime */
     unsigned schedulers; /* 0: one per core */
+    unsigned drain_ms;   /* on SIGTERM: what feeds sent is finished and
+                            acked within this, before the tree stops */
     /* logs */
     char *log_level;
     char *log_format;

@@ -69,6 +69,9 @@ static const struct opt opts[] = {
      "WebSocket connections in total"},
     {"schedulers", OPT_UINT, OFF(schedulers), "0",
      "scheduler threads (0: one per core)"},
+    {"drain-ms", OPT_UINT, OFF(drain_ms), "10000",
+     "on SIGTERM, ms to finish and acknowledge what feeds sent before "
+     "stopping (exit 1 past it)"},
     {"log-level", OPT_STR, OFF(log_level), "info",
      "debug, info, warn or error (changeable at run time)"},
     {"log-format", OPT_STR, OFF(log_format), "logfmt", "logfmt or json"},

@@ -5,11 +5,20 @@
  * main is the only place that knows every stage. It reads the config,
  * starts the runtime and the root supervisor, then waits for signals on
  * its own thread (they are blocked everywhere else, so no handler runs in
- * the middle of an actor). SIGTERM or SIGINT shuts the tree down in order
- * (children stop in reverse of their start) and exits 0; a second one
- * exits at once. If the root ends on its own, its restart intensity was
- * exceeded: the process exits 1 so systemd or `make run` can restart it
- * from a known state.
+ * the middle of an actor). If the root ends on its own, its restart
+ * intensity was exceeded: the process exits 1 so systemd or `make run` can
+ * restart it from a known state.
+ *
+ * SIGTERM or SIGINT stops in two steps. The drain: ingest stops accepting
+ * and reading (ingest_drain), and everything else keeps running, so that
+ * what the feeds had sent is parsed, applied, stored and acked to them;
+ * main watches ingest_drain_is_done() for at most --drain-ms. Then the
+ * shutdown: the tree stops in order (children in reverse of their start:
+ * ingest, the model, the store with its last batch, notify with its
+ * WebSocket clients), within SHUTDOWN_MS. Exit 0 when both ended in time;
+ * 1 when the drain's deadline passed with accepted events not acked (the
+ * feeds resend them: nothing is lost, but the stop was not clean), or the
+ * shutdown's; a second signal exits 1 at once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,7 +35,9 @@
 #include "notify/notify.h"
 #include "store/store.h"
 
-#define DRAIN_MS 30000 /* the whole tree's grace on SIGTERM */
+#define SHUTDOWN_MS   30000 /* the tree's grace once the drain is over */
+#define TICK_MS       200   /* how often main looks at the tree */
+#define STOP_TICK_MS  20    /* ... once stopping */
 
 /*
  * The tree (ARCHITECTURE.md draws it). Specs and the configs they point to
@@ -156,46 +167,96 @@ static int configure_logs(const struct app_config *cfg)
     return 0;
 }
 
-/* Waits for the root to end, turning signals into an orderly shutdown.
- * Returns the process's exit status. */
-static int supervise(uint64_t root)
+enum phase {
+    RUNNING,  /* serving */
+    DRAINING, /* a signal came: ingest finishes what it read */
+    STOPPING  /* the tree shuts down */
+};
+
+static void shut_down(uint64_t root)
+{
+    actor_log(NULL, ACTOR_LOG_INFO, "shutting down", NULL);
+    struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
+    actor_exit(NULL, root, &why);
+}
+
+/* Ends the drain when it is done or its deadline has passed. Returns the
+ * exit status it earns (0, or 1 when incomplete), or -1 while it goes on. */
+static int drain_check(int64_t started, int64_t deadline)
+{
+    struct ingest_drain_status st;
+    int64_t now = actor_now_ms();
+    if (ingest_drain_is_done(&st)) {
+        actor_log(NULL, ACTOR_LOG_INFO, "drained", "ms",
+                  ACTOR_LOG_INT(now - started), NULL);
+        return 0;
+    }
+    if (now < deadline) {
+        return -1;
+    }
+    /* The sources log their unacked seqs as they stop. */
+    actor_log(NULL, ACTOR_LOG_ERROR,
+              "drain deadline passed: accepted events not acked (the feeds "
+              "resend them)",
+              "limit_ms", ACTOR_LOG_INT(deadline - started), "conns",
+              ACTOR_LOG_INT(st.conns), "sources", ACTOR_LOG_INT(st.sources),
+              NULL);
+    return 1;
+}
+
+/* Waits for the root to end, turning signals into an orderly stop (see
+ * DESIGN). Returns the process's exit status. */
+static int supervise(uint64_t root, uint32_t drain_ms)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    bool stopping = false;
-    int64_t deadline = 0;
+    enum phase phase = RUNNING;
+    int status = 0;
+    int64_t started = 0, deadline = 0;
     for (;;) {
-        struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+        long ms = phase == RUNNING ? TICK_MS : STOP_TICK_MS;
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
-            if (stopping) {
+            if (phase != RUNNING) {
                 actor_log(NULL, ACTOR_LOG_WARN, "second signal: exiting now",
                           "signal", strsignal(sig), NULL);
                 return 1;
             }
-            stopping = true;
-            deadline = actor_now_ms() + DRAIN_MS;
-            actor_log(NULL, ACTOR_LOG_INFO, "shutting down", "signal",
-                      strsignal(sig), NULL);
-            struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
-            actor_exit(NULL, root, &why);
+            phase = DRAINING;
+            started = actor_now_ms();
+            deadline = started + drain_ms;
+            actor_log(NULL, ACTOR_LOG_INFO, "draining", "signal",
+                      strsignal(sig), "limit_ms", ACTOR_LOG_INT(drain_ms),
+                      NULL);
+            app_sd_notify("STOPPING=1");
+            ingest_drain();
         }
         struct actor_exit why;
         if (actor_wait(root, 0, &why)) {
-            if (stopping) {
-                actor_log(NULL, ACTOR_LOG_INFO, "stopped", NULL);
-                return 0;
+            if (phase == STOPPING) {
+                actor_log(NULL, ACTOR_LOG_INFO, "stopped", "status",
+                          ACTOR_LOG_INT(status), NULL);
+                return status;
             }
             actor_log(NULL, ACTOR_LOG_ERROR, "supervision tree ended",
                       "reason", actor_exit_kind_name(why.kind), "detail",
                       why.text, NULL);
             return 1;
         }
-        if (stopping && actor_now_ms() > deadline) {
+        if (phase == DRAINING) {
+            int rc = drain_check(started, deadline);
+            if (rc >= 0) {
+                status = rc;
+                phase = STOPPING;
+                deadline = actor_now_ms() + SHUTDOWN_MS;
+                shut_down(root);
+            }
+        } else if (phase == STOPPING && actor_now_ms() > deadline) {
             actor_log(NULL, ACTOR_LOG_ERROR, "shutdown timed out", "limit_ms",
-                      ACTOR_LOG_INT(DRAIN_MS), NULL);
+                      ACTOR_LOG_INT(SHUTDOWN_MS), NULL);
             return 1;
         }
     }
@@ -243,7 +304,7 @@ int main(int argc, char **argv)
               ACTOR_LOG_INT(cfg.feed_port), "http_port",
               ACTOR_LOG_INT(cfg.http_port), "admin_port",
               ACTOR_LOG_INT(cfg.admin_port), NULL);
-    status = supervise(root);
+    status = supervise(root, cfg.drain_ms);
     if (status != 0) {
         /* Threads may be stuck in a child that would not stop. */
         fflush(NULL);

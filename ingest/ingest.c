@@ -1,4 +1,5 @@
-/* ingest/ingest.c - the stage's settings, metrics and supervision subtree. */
+/* ingest/ingest.c - the stage's settings, metrics, supervision subtree and
+ * drain. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,6 +10,8 @@
 struct ingest__metrics ingest__m;
 _Atomic uint32_t ingest__conns_alive;
 _Atomic uint32_t ingest__sources_alive;
+_Atomic uint32_t ingest__sources_pending;
+_Atomic bool ingest__draining;
 
 static double conns_gauge(void *arg)
 {
@@ -117,6 +120,7 @@ static void build_specs(struct ingest__env *env)
 int ingest__env_init(struct ingest__env *env, const struct ingest_config *cfg)
 {
     memset(env, 0, sizeof(*env));
+    atomic_store(&ingest__draining, false); /* a new stage (tests) */
     if (!cfg->route || !cfg->feed || cfg->port > 65535 ||
         cfg->doc_limit > INGEST_DOC_MAX_LIMIT) {
         return -EINVAL;
@@ -184,4 +188,58 @@ int ingest_child_spec(const struct ingest_config *cfg,
         .shutdown_ms = ACTOR_INFINITY,
     };
     return 0;
+}
+
+/* ---- the drain ----------------------------------------------------------- */
+
+/*
+ * The flag is what counts: the listener and every conn look at it after
+ * each message, and a conn also when it starts, so none that starts while
+ * we walk the actors misses it. The messages only wake those that would
+ * otherwise sleep (an idle listener, a quiet connection); one that cannot
+ * be sent (out of memory, a full mailbox) is made up for by the actor's
+ * next message, at the latest its heartbeat timer.
+ */
+static void wake(uint64_t pid)
+{
+    struct actor_msg *m = actor_msg_new(sizeof(*m), INGEST_MSG_DRAIN);
+    if (m) {
+        actor_send_or_free(NULL, pid, m);
+    }
+}
+
+static void wake_conn(const struct actor_info *info, void *arg)
+{
+    const uint64_t *conns = arg;
+    if (info->parent == *conns &&
+        strcmp(info->kind, ingest__conn_ops.name) == 0) {
+        wake(info->pid);
+    }
+}
+
+void ingest_drain(void)
+{
+    if (atomic_exchange(&ingest__draining, true)) {
+        return;
+    }
+    uint64_t listener = actor_whereis("ingest.listener");
+    if (listener) {
+        wake(listener);
+    }
+    uint64_t conns = actor_whereis("ingest.conns");
+    if (conns) {
+        actor_foreach(wake_conn, &conns);
+    }
+}
+
+bool ingest_drain_is_done(struct ingest_drain_status *out)
+{
+    struct ingest_drain_status st = {
+        .conns = atomic_load(&ingest__conns_alive),
+        .sources = atomic_load(&ingest__sources_pending),
+    };
+    if (out) {
+        *out = st;
+    }
+    return st.conns == 0 && st.sources == 0;
 }

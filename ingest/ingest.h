@@ -33,6 +33,12 @@
  * <error> carries the seq when one was read, and the provider may send a
  * corrected document under that seq (before any later one).
  *
+ * Stopping: a supervisor's shutdown ends conns at once, and what they had
+ * read but not seen acked is resent by the feeds later. The orderly stop
+ * drains first (ingest_drain): no new connection, no new read, and every
+ * event already read goes all the way to the store and is acked to its
+ * feed before the caller shuts the stage down.
+ *
  * The stage does not include the model: app/main.c hands it the model's
  * two entry points (route and feed) in the config. Everything a conn, a
  * source or the listener does is contained: a crash ends that actor only.
@@ -108,5 +114,33 @@ int ingest_child_spec(const struct ingest_config *cfg,
 /* The feed port the listener is bound to, or 0 when it is not listening
  * (useful with port 0). Any thread. */
 unsigned ingest_port(void);
+
+/*
+ * Starts the stage's drain, the first step of an orderly stop (SIGTERM).
+ * The listener closes the feed port. Every feed connection stops reading
+ * its socket (what the peer sends from then on stays unread: it is not
+ * acked, and the source resends it after its next login), finishes what
+ * it has read (framing, parsing, handing events to the source actor),
+ * waits until every event it accepted is acked, writes the last <ack>,
+ * and closes. Source actors and the rest of the pipeline work on as usual;
+ * the stage is shut down afterwards (ingest_drain_is_done(), then the
+ * supervisor's shutdown). One-way for the life of the process; calling it
+ * again does nothing new. Any thread; the stage need not be running.
+ */
+void ingest_drain(void);
+
+/* What a drain still waits for. */
+struct ingest_drain_status {
+    uint32_t conns;   /* feed connections open (or being started) */
+    uint32_t sources; /* source actors holding events they passed on
+                         that the store has not acked yet */
+};
+
+/*
+ * True when nothing of what the stage accepted waits any more: no feed
+ * connection is open and every source's accepted events are acked (hence
+ * durable). Fills @out, when not NULL, with what is left. Any thread.
+ */
+bool ingest_drain_is_done(struct ingest_drain_status *out);
 
 #endif /* INGEST_INGEST_H */

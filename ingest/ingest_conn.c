@@ -38,8 +38,12 @@
  * message that meets a full mailbox waits in the outbox, and reading
  * stops until it has gone.
  *
- * Closing: the session's replies (a refused login, a last error) are
- * flushed first, for at most LINGER_MS. A peer that stops reading is cut
+ * Closing: the session's replies (a refused login, a last error, the last
+ * <ack>) are flushed first, then the write side is shut (FIN) and what the
+ * peer still sends is read and dropped until it closes too, all within
+ * LINGER_MS. Closing a socket with unread input would send an RST instead
+ * of the FIN, and an RST may make the peer's kernel throw away replies it
+ * has received but not yet read. A peer that stops reading is cut
  * off two ways: while it sends, once OUT_MAX bytes pile up here (the
  * kernel's share is fixed at SNDBUF, not autotuned to megabytes); while it
  * is silent, when a whole silence period passes without the kernel's send
@@ -48,6 +52,16 @@
  * limit makes a bound source stale (told to the source actor; live again
  * on the next byte) and closes a connection that never named a source;
  * time spent not reading by our own choice does not count.
+ *
+ * Draining (ingest_drain): the conn stops reading for good, so whatever
+ * the peer sends from then on stays in the kernel, unacked, for the feed
+ * to resend after its next login. What it has read is finished as usual:
+ * the framer's input is cut into documents as the window lets it, the
+ * parser's answers are handled, a pending bind completes, messages wait
+ * in the outbox for room. Once all of that is done and every accepted
+ * event is acked, the conn writes that last <ack> and closes. A drain
+ * with the store down never completes here: the caller's deadline ends
+ * it with a shutdown, and the feed resends what was not acked.
  */
 
 #define RBUF_SIZE      (32u << 10)  /* bytes per read */
@@ -89,6 +103,8 @@ struct conn {
     uint64_t watch;
     uint32_t armed;  /* events the watch waits for; 0: fired */
     bool done;       /* exiting: nothing more to do */
+    bool draining;   /* reads nothing more; closes once all is acked */
+    bool wr_shut;    /* closing: FIN sent, input dropped until EOF */
     const char *why; /* why it closes, for the log */
     /* input */
     char *rbuf; /* RBUF_SIZE bytes the framer reads in place */
@@ -258,7 +274,7 @@ static bool has_room(const struct conn *c)
 
 static bool can_read(const struct conn *c)
 {
-    return !c->input && !c->eof && has_room(c);
+    return !c->input && !c->eof && !c->draining && has_room(c);
 }
 
 /* Frames documents and hands them to the parser while there is room.
@@ -387,11 +403,33 @@ static int read_some(struct actor_ctx *ctx, struct conn *c)
     return 0;
 }
 
+/* Reads and drops what the peer of a closing conn still sends, until its
+ * EOF (see DESIGN: closing). */
+static void discard_input(struct actor_ctx *ctx, struct conn *c)
+{
+    c->input = false; /* the framer's input is abandoned: rbuf is free */
+    for (int i = 0; i < READS_PER_TURN; i++) {
+        ssize_t n = recv(c->fd, c->rbuf, RBUF_SIZE, 0);
+        if (n > 0) {
+            continue;
+        }
+        if (n == 0) {
+            c->eof = true;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno != EAGAIN) {
+            close_now(ctx, c, c->why);
+        }
+        return;
+    }
+}
+
 /* Asks for the events the conn can take now. Returns 0 or an error. */
 static int arm(struct actor_ctx *ctx, struct conn *c)
 {
+    bool in = can_read(c) || (c->wr_shut && !c->eof);
     uint32_t want =
-        (can_read(c) ? EPOLLIN : 0) | (c->out_off < c->out.len ? EPOLLOUT : 0);
+        (in ? EPOLLIN : 0) | (c->out_off < c->out.len ? EPOLLOUT : 0);
     if (want == 0 || want == c->armed) {
         return 0; /* an event armed before is harmless */
     }
@@ -411,6 +449,27 @@ static bool is_drained(const struct conn *c)
            ingest__outbox_is_empty(&c->outbox);
 }
 
+/* True when a draining conn has only its goodbye left: everything it read
+ * is handled and every event it accepted is acked. */
+static bool drain_is_done(const struct conn *c)
+{
+    return c->draining && c->phase != P_BINDING && is_drained(c) &&
+           c->window.len == 0;
+}
+
+/* Once the replies are out: FIN, then wait for the peer's EOF (see DESIGN:
+ * closing). */
+static void shut_write(struct actor_ctx *ctx, struct conn *c)
+{
+    if (c->wr_shut) {
+        return;
+    }
+    c->wr_shut = true;
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+        close_now(ctx, c, c->why); /* the peer is gone already */
+    }
+}
+
 /* Moves everything on after a message. Returns 0 or a fatal error. */
 static int pump(struct actor_ctx *ctx, struct conn *c)
 {
@@ -423,6 +482,8 @@ static int pump(struct actor_ctx *ctx, struct conn *c)
     }
     if (c->eof && is_drained(c)) {
         begin_close(ctx, c, "peer closed");
+    } else if (drain_is_done(c)) {
+        begin_close(ctx, c, "drained");
     }
     rc = flush_out(ctx, c);
     if (rc < 0 || c->done) {
@@ -430,8 +491,14 @@ static int pump(struct actor_ctx *ctx, struct conn *c)
     }
     if (c->phase == P_CLOSING && c->out.len == 0 &&
         ingest__outbox_is_empty(&c->outbox)) {
-        close_now(ctx, c, c->why);
-        return 0;
+        if (c->eof) {
+            close_now(ctx, c, c->why);
+            return 0;
+        }
+        shut_write(ctx, c);
+        if (c->done) {
+            return 0;
+        }
     }
     return arm(ctx, c);
 }
@@ -778,7 +845,7 @@ static int on_silence(struct actor_ctx *ctx, struct conn *c)
 {
     int64_t limit = c->cfg->silence_ms;
     int64_t now = actor_now_ms();
-    if (!c->eof && !has_room(c) && c->phase != P_CLOSING) {
+    if (!c->eof && (!has_room(c) || c->draining) && c->phase != P_CLOSING) {
         c->last_in_ms = now; /* we are not reading: not the peer's doing */
     }
     int64_t quiet = now - c->last_in_ms;
@@ -914,6 +981,13 @@ static int conn_init(struct actor_ctx *ctx, void *arg, void **state)
     if (rc == 0) {
         rc = start_timer(ctx, INGEST_MSG_SILENCE, c->cfg->silence_ms);
     }
+    c->draining = ingest__is_draining();
+    if (rc == 0 && c->draining) {
+        /* Started as the drain began: a turn to close in, whether the
+         * peer sends or not. */
+        struct actor_msg *m = actor_msg_new(sizeof(*m), INGEST_MSG_DRAIN);
+        rc = m ? actor_send_or_free(ctx, actor_self(ctx), m) : -ENOMEM;
+    }
     if (rc != 0) {
         goto out_parser;
     }
@@ -936,6 +1010,10 @@ static int dispatch(struct actor_ctx *ctx, struct conn *c,
     switch (msg->type) {
     case ACTOR_MSG_IO:
         c->armed = 0;
+        if (c->wr_shut) {
+            discard_input(ctx, c);
+            return 0;
+        }
         return read_some(ctx, c);
     case INGEST_MSG_PARSED:
         return on_parsed(ctx, c, (struct ingest__doc_msg *)msg);
@@ -957,6 +1035,8 @@ static int dispatch(struct actor_ctx *ctx, struct conn *c,
     case INGEST_MSG_LINGER:
         close_now(ctx, c, c->why);
         return 0;
+    case INGEST_MSG_DRAIN:
+        return 0; /* a wake-up: conn_handle looked at the flag */
     default:
         return -EINVAL;
     }
@@ -966,6 +1046,12 @@ static int conn_handle(struct actor_ctx *ctx, void *state,
                        struct actor_msg *msg)
 {
     struct conn *c = state;
+    if (!c->draining && ingest__is_draining()) {
+        c->draining = true; /* before this message can read anything */
+        actor_log(ctx, ACTOR_LOG_DEBUG, "feed connection draining", "peer",
+                  c->peer, "source", c->source, "unacked",
+                  ACTOR_LOG_INT(c->window.len), NULL);
+    }
     int rc = dispatch(ctx, c, msg);
     if (rc < 0) {
         return rc;
@@ -989,8 +1075,10 @@ static void conn_stop(struct actor_ctx *ctx, void *state,
     close(c->fd);
     const char *reason = c->why ? c->why : actor_exit_kind_name(why->kind);
     if (c->source[0]) {
+        /* unacked: accepted here, not acked yet (the feed resends them) */
         actor_log(ctx, ACTOR_LOG_INFO, "feed connection closed", "peer",
-                  c->peer, "source", c->source, "reason", reason, NULL);
+                  c->peer, "source", c->source, "reason", reason, "unacked",
+                  ACTOR_LOG_INT(c->window.len), NULL);
     } else {
         /* Sourceless connections are cheap to open: their lines are too. */
         ACTOR_LOG_RL(ctx, ACTOR_LOG_INFO, "feed connection closed", "peer",

@@ -28,6 +28,7 @@
  * to count bytes and to fail the Nth allocation.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -459,6 +460,20 @@ extern struct ingest__metrics ingest__m;
 extern _Atomic uint32_t ingest__conns_alive;
 /* Source actors alive (the --max-sources limit). */
 extern _Atomic uint32_t ingest__sources_alive;
+/* Source actors whose last seq passed on is above their acked seq. */
+extern _Atomic uint32_t ingest__sources_pending;
+/*
+ * Set once by ingest_drain() (cleared by ingest__env_init() for tests).
+ * The listener and the conns look at it at every message they handle and
+ * at start; INGEST_MSG_DRAIN only wakes them up to look.
+ */
+extern _Atomic bool ingest__draining;
+
+/* True once ingest_drain() has been called. Any thread. */
+static inline bool ingest__is_draining(void)
+{
+    return atomic_load_explicit(&ingest__draining, memory_order_relaxed);
+}
 
 /* ---- messages between the ingest actors -------------------------------- */
 
@@ -474,6 +489,8 @@ enum {
     INGEST_MSG_SILENCE,     /* struct actor_msg: a conn's own timer */
     INGEST_MSG_LINGER,      /* struct actor_msg: a closing conn's deadline */
     INGEST_MSG_ACCEPT,      /* struct actor_msg: the listener's retry */
+    INGEST_MSG_DRAIN,       /* struct actor_msg: ingest_drain() -> listener
+                               and conns (a wake-up: see ingest__draining) */
 };
 
 /*

@@ -25,6 +25,9 @@
  * When the process is out of file descriptors, accept fails without
  * taking the connection off the backlog, and epoll would report it again
  * at once: the listener pauses for ACCEPT_PAUSE_MS instead of spinning.
+ * Once the stage drains, the socket is closed (connections still in the
+ * kernel's backlog are refused with it) and a listener restarted during
+ * the drain never opens one: feeds find the port closed and retry later.
  */
 
 #define ACCEPT_BATCH    64
@@ -40,7 +43,7 @@ unsigned ingest_port(void)
 
 struct listener {
     const struct ingest__env *env; /* not owned */
-    int fd;
+    int fd;                        /* owned; -1 once draining */
     uint64_t watch;
     uint64_t conns; /* the `ingest.conns` supervisor */
     uint64_t pause; /* timer while paused, or 0 */
@@ -126,10 +129,15 @@ static int listener_init(struct actor_ctx *ctx, void *arg, void **state)
     }
     int rc;
     l->env = env;
+    l->fd = -1;
     l->conns = actor_whereis("ingest.conns");
     if (!l->conns) {
         rc = -ESRCH;
         goto out_free;
+    }
+    if (ingest__is_draining()) {
+        *state = l;
+        return 0;
     }
     l->fd = open_socket(env->cfg.bind, env->cfg.port);
     if (l->fd < 0) {
@@ -222,16 +230,36 @@ static int on_ready(struct actor_ctx *ctx, struct listener *l)
     return rc < 0 ? rc : 0;
 }
 
+/* Closes the feed port for good: the stage drains. */
+static void stop_listening(struct actor_ctx *ctx, struct listener *l)
+{
+    actor_io_unwatch(ctx, l->watch);
+    l->watch = 0;
+    if (l->pause) {
+        actor_cancel_timer(ctx, l->pause);
+        l->pause = 0;
+    }
+    close(l->fd);
+    l->fd = -1;
+    atomic_store(&listen_port, 0);
+    actor_log(ctx, ACTOR_LOG_INFO, "feed port closed: draining", NULL);
+}
+
 static int listener_handle(struct actor_ctx *ctx, void *state,
                            struct actor_msg *msg)
 {
     struct listener *l = state;
+    if (l->fd >= 0 && ingest__is_draining()) {
+        stop_listening(ctx, l); /* before accepting anything more */
+    }
     switch (msg->type) {
     case ACTOR_MSG_IO:
-        return on_ready(ctx, l);
+        return l->fd >= 0 ? on_ready(ctx, l) : 0;
     case INGEST_MSG_ACCEPT:
         l->pause = 0;
-        return on_ready(ctx, l);
+        return l->fd >= 0 ? on_ready(ctx, l) : 0;
+    case INGEST_MSG_DRAIN:
+        return 0; /* a wake-up: the flag was looked at above */
     default:
         return -EINVAL;
     }
@@ -243,8 +271,10 @@ static void listener_stop(struct actor_ctx *ctx, void *state,
     (void)ctx;
     (void)why;
     struct listener *l = state;
-    atomic_store(&listen_port, 0);
-    close(l->fd);
+    if (l->fd >= 0) {
+        atomic_store(&listen_port, 0);
+        close(l->fd);
+    }
     free(l);
 }
 

@@ -32,6 +32,12 @@
  * mailbox (-EAGAIN) stops the queue where it is until ACTOR_MSG_RESUME; a
  * job is never skipped or reordered. The conn's window bounds the queue.
  *
+ * A source whose last seq passed on is above its acked seq holds events
+ * the store has not made durable yet; it is counted in
+ * ingest__sources_pending while it does, which is how a drain knows that
+ * everything accepted is durable, whether or not its connection is still
+ * there to be acked.
+ *
  * The feed state (live, stale, offline) follows the conn: live when bound,
  * stale when the conn reports silence, offline when the conn is gone
  * without a successor. Each change goes to the gauges and, through the
@@ -75,6 +81,8 @@ struct source {
     bool have_offsets;  /* the store has answered */
     uint64_t acked;     /* durable */
     uint64_t last_seen; /* the highest seq passed on (dedupe) */
+    bool pending;       /* last_seen > acked: counted in
+                           ingest__sources_pending */
     uint64_t relayed;   /* the highest ack the conn has been given */
     bool ack_owed;      /* an ack found the conn's mailbox full */
     bool ack_again;     /* ... and it was a duplicate's */
@@ -397,6 +405,20 @@ static int on_down(struct actor_ctx *ctx, struct source *s,
 
 /* ---- the store ----------------------------------------------------------- */
 
+/* Keeps ingest__sources_pending in step after acked or last_seen moved. */
+static void count_pending(struct source *s)
+{
+    bool pending = s->last_seen > s->acked;
+    if (pending != s->pending) {
+        s->pending = pending;
+        if (pending) {
+            atomic_fetch_add(&ingest__sources_pending, 1);
+        } else {
+            atomic_fetch_sub(&ingest__sources_pending, 1);
+        }
+    }
+}
+
 static int ask_offsets(struct actor_ctx *ctx, struct source *s)
 {
     struct store_acked_req_msg *m = store_acked_req_msg_new(s->self, s->name);
@@ -420,6 +442,7 @@ static int on_store_ack(struct actor_ctx *ctx, struct source *s,
     if (m->pending_seq > s->last_seen) {
         s->last_seen = m->pending_seq;
     }
+    count_pending(s);
     if (!s->have_offsets) {
         s->have_offsets = true;
         s->req_owed = false;
@@ -488,6 +511,7 @@ static bool take_seq(struct actor_ctx *ctx, struct source *s, uint64_t seq)
 {
     if (seq > s->last_seen) {
         s->last_seen = seq;
+        count_pending(s);
         return true;
     }
     actor_metric_add(ingest__m.duplicates, 1);
@@ -700,8 +724,17 @@ static void report_lost(struct actor_ctx *ctx, struct source *s,
 static void source_stop(struct actor_ctx *ctx, void *state,
                         const struct actor_exit *why)
 {
-    (void)why;
     struct source *s = state;
+    if (s->pending) {
+        /* The store may still make some durable as it stops; either way
+         * the feed resends from its acked seq. */
+        actor_log(ctx, ACTOR_LOG_WARN, "source stopped with events not acked",
+                  "source", s->name, "acked", ACTOR_LOG_INT(s->acked),
+                  "last_seq", ACTOR_LOG_INT(s->last_seen), "reason",
+                  actor_exit_kind_name(why->kind), NULL);
+        s->last_seen = s->acked;
+        count_pending(s);
+    }
     struct job *j;
     while ((j = ingest__ring_at(&s->jobs, 0))) {
         if (!j->msg && j->ev) {

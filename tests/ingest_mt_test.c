@@ -1,7 +1,8 @@
 /* tests/ingest_mt_test.c - the ingest subtree on real scheduler threads and
  * loopback TCP: good feeds get every event through, in order, and every
  * ack, while hostile peers (junk, a runaway document, a peer that never
- * reads, connect-and-drop) are cut off around them. Run under TSan. */
+ * reads, connect-and-drop) are cut off around them; and a drain started
+ * from outside the actors in the middle of it all. Run under TSan. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,31 +42,21 @@ static _Atomic uint64_t st_out_of_order; /* rows not in seq order */
 static _Atomic uint64_t st_rejected;
 static _Atomic uint64_t md_elements; /* elements routed */
 static _Atomic uint64_t md_feeds;
-
-struct store_state {
-    uint64_t last[SOURCES]; /* last seq per source (feed-<i>) */
-};
-
-static int st_init(struct actor_ctx *ctx, void *arg, void **state)
-{
-    (void)ctx;
-    (void)arg;
-    *state = calloc(1, sizeof(struct store_state));
-    return *state ? 0 : -ENOMEM;
-}
+/* the last seq per source (feed-<i>); written by the store only */
+static _Atomic uint64_t st_last[SOURCES];
 
 static int st_handle(struct actor_ctx *ctx, void *state, struct actor_msg *msg)
 {
-    struct store_state *st = state;
+    (void)state;
     switch (msg->type) {
     case STORE_MSG_EVENT: {
         struct event *ev = ((struct store_event_msg *)msg)->ev;
         int i = atoi(ev->source + strlen("feed-"));
         assert_true(i >= 0 && i < SOURCES);
-        if (ev->seq != st->last[i] + 1) {
+        if (ev->seq != atomic_load(&st_last[i]) + 1) {
             atomic_fetch_add(&st_out_of_order, 1);
         }
-        st->last[i] = ev->seq;
+        atomic_store(&st_last[i], ev->seq);
         atomic_fetch_add(&st_events, 1);
         /* durable at once: the ack goes to the source by name */
         char name[80];
@@ -89,19 +80,9 @@ static int st_handle(struct actor_ctx *ctx, void *state, struct actor_msg *msg)
     }
 }
 
-static void st_stop(struct actor_ctx *ctx, void *state,
-                    const struct actor_exit *why)
-{
-    (void)ctx;
-    (void)why;
-    free(state);
-}
-
 static const struct actor_ops st_ops = {
     .name = "test.store",
-    .init = st_init,
     .handle = st_handle,
-    .stop = st_stop,
 };
 
 static uint64_t model_pid;
@@ -173,6 +154,8 @@ struct feed {
     size_t in_len;
     uint64_t acked;
     bool logged_in;
+    bool may_end; /* the server may close (it drains) */
+    bool ended;   /* ... and has: EOF after the last reply */
 };
 
 static void feed_start(struct feed *f, int i)
@@ -195,9 +178,13 @@ static void feed_start(struct feed *f, int i)
     f->fd = connect_feed(0);
 }
 
-/* Takes in replies; returns false once the feed has its last ack. */
+/* Takes in replies; returns false once the feed has its last ack, or
+ * its end when it may end. */
 static bool feed_step(struct feed *f)
 {
+    if (f->ended) {
+        return false;
+    }
     if (f->sent < f->out.len) {
         size_t n = 1 + trng() % 9000;
         if (n > f->out.len - f->sent) {
@@ -206,14 +193,18 @@ static bool feed_step(struct feed *f)
         ssize_t w = send(f->fd, f->out.data + f->sent, n, MSG_NOSIGNAL);
         if (w > 0) {
             f->sent += (size_t)w;
-        } else {
-            assert_int_equal(errno, EAGAIN);
+        } else if (errno != EAGAIN) {
+            assert_true(f->may_end); /* the server has gone: read the rest */
         }
     }
     ssize_t r = recv(f->fd, f->in + f->in_len, sizeof(f->in) - 1 - f->in_len,
                      MSG_DONTWAIT);
+    if (r == 0 && f->may_end) {
+        f->ended = true; /* a FIN: every reply was read */
+        return false;
+    }
     if (r == 0 || (r < 0 && errno != EAGAIN)) {
-        fail_msg("a good feed was cut off");
+        fail_msg("a good feed was cut off: %s", r ? strerror(errno) : "EOF");
     }
     if (r > 0) {
         f->in_len += (size_t)r;
@@ -256,22 +247,32 @@ static int64_t mono_s(void)
     return ts.tv_sec;
 }
 
-static void test_feeds_and_hostile_peers(void **state)
+static struct ingest__env env;
+static uint64_t store_pid, sup;
+
+/* The runtime on two schedulers, the stand-ins and the ingest subtree. */
+static int setup(void **state)
 {
     (void)state;
+    atomic_store(&st_events, 0);
+    atomic_store(&st_out_of_order, 0);
+    atomic_store(&st_rejected, 0);
+    atomic_store(&md_elements, 0);
+    atomic_store(&md_feeds, 0);
+    for (int i = 0; i < SOURCES; i++) {
+        atomic_store(&st_last[i], 0);
+    }
     assert_int_equal(
         actor_runtime_start(&(struct actor_config){.schedulers = 2}), 0);
-    uint64_t store, sup;
     assert_int_equal(
         actor_spawn(&(struct actor_spawn){.ops = &st_ops, .name = "store"},
-                    &store),
+                    &store_pid),
         0);
     assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &md_ops,
                                                        .name = "model.matches",
                                                        .mailbox = 16},
                                  &model_pid),
                      0);
-    static struct ingest__env env;
     /* a short silence limit: a peer stuck at the TCP level (the deaf one
      * can get there) is cut after two of them */
     struct ingest_config cfg = {.bind = "127.0.0.1",
@@ -286,6 +287,32 @@ static void test_feeds_and_hostile_peers(void **state)
         usleep(2000);
     }
     assert_int_not_equal(ingest_port(), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    struct actor_exit why;
+    actor_exit(NULL, sup, &(struct actor_exit){.kind = ACTOR_EXIT_SHUTDOWN});
+    assert_true(actor_wait(sup, 10000, &why));
+    assert_int_equal(atomic_load(&ingest__conns_alive), 0);
+    assert_int_equal(atomic_load(&ingest__sources_alive), 0);
+    assert_int_equal(atomic_load(&ingest__sources_pending), 0);
+    actor_exit(NULL, store_pid,
+               &(struct actor_exit){.kind = ACTOR_EXIT_KILLED});
+    actor_exit(NULL, model_pid,
+               &(struct actor_exit){.kind = ACTOR_EXIT_KILLED});
+    assert_true(actor_wait(store_pid, 10000, &why));
+    assert_true(actor_wait(model_pid, 10000, &why));
+    actor_runtime_stop();
+    ingest__env_release(&env);
+    return 0;
+}
+
+static void test_feeds_and_hostile_peers(void **state)
+{
+    (void)state;
 
     struct feed feeds[SOURCES];
     for (int i = 0; i < SOURCES; i++) {
@@ -360,25 +387,73 @@ static void test_feeds_and_hostile_peers(void **state)
     }
     close(junk);
     close(deaf);
+}
 
-    struct actor_exit why;
-    actor_exit(NULL, sup, &(struct actor_exit){.kind = ACTOR_EXIT_SHUTDOWN});
-    assert_true(actor_wait(sup, 10000, &why));
-    assert_int_equal(atomic_load(&ingest__conns_alive), 0);
-    assert_int_equal(atomic_load(&ingest__sources_alive), 0);
-    actor_exit(NULL, store, &(struct actor_exit){.kind = ACTOR_EXIT_KILLED});
-    actor_exit(NULL, model_pid,
-               &(struct actor_exit){.kind = ACTOR_EXIT_KILLED});
-    assert_true(actor_wait(store, 10000, &why));
-    assert_true(actor_wait(model_pid, 10000, &why));
-    actor_runtime_stop();
-    ingest__env_release(&env);
+/*
+ * Feeds send as fast as they can while the drain starts from this thread
+ * (as main's would), and others keep connecting: the drain completes, and
+ * what each feed saw acked is what the store got, with nothing after it.
+ */
+static void test_drain_under_load(void **state)
+{
+    (void)state;
+    struct feed feeds[SOURCES];
+    for (int i = 0; i < SOURCES; i++) {
+        feed_start(&feeds[i], i);
+        feeds[i].may_end = true;
+    }
+    int64_t deadline = mono_s() + DEADLINE_S;
+    while (atomic_load(&st_events) < SOURCES * EVENTS / 4) {
+        for (int i = 0; i < SOURCES; i++) {
+            feed_step(&feeds[i]);
+        }
+        assert_true(mono_s() <= deadline);
+        poll(NULL, 0, 1);
+    }
+    unsigned port = ingest_port();
+    ingest_drain();
+    bool busy = true;
+    for (int k = 0; busy || !ingest_drain_is_done(NULL); k++) {
+        busy = false;
+        for (int i = 0; i < SOURCES; i++) {
+            busy |= feed_step(&feeds[i]);
+        }
+        if (k < 200) {
+            /* connect and drop, racing the listener's close */
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa = {.sin_family = AF_INET,
+                                     .sin_port = htons((uint16_t)port)};
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+            close(fd);
+        }
+        if (mono_s() > deadline) {
+            actor_foreach(dump_actor, NULL);
+            fail_msg("drain not done after %d s", DEADLINE_S);
+        }
+        poll(NULL, 0, 1);
+    }
+    assert_int_equal(ingest_port(), 0);
+    uint64_t acked = 0;
+    for (int i = 0; i < SOURCES; i++) {
+        /* every feed was cut mid-stream, after its last ack */
+        assert_true(feeds[i].ended);
+        assert_true(feeds[i].acked < EVENTS);
+        assert_int_equal(feeds[i].acked, atomic_load(&st_last[i]));
+        acked += feeds[i].acked;
+        close(feeds[i].fd);
+        actor_buf_release(&feeds[i].out);
+    }
+    assert_int_equal(atomic_load(&st_events), acked);
+    assert_int_equal(atomic_load(&st_out_of_order), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_feeds_and_hostile_peers),
+        cmocka_unit_test_setup_teardown(test_feeds_and_hostile_peers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drain_under_load, setup, teardown),
     };
     actor_log_set_level(getenv("TEST_DEBUG") ? ACTOR_LOG_DEBUG
                                              : ACTOR_LOG_ERROR);

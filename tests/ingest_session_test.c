@@ -261,6 +261,7 @@ static int teardown(void **state)
     /* every conn and source is gone, and counted out */
     assert_int_equal(atomic_load(&ingest__conns_alive), 0);
     assert_int_equal(atomic_load(&ingest__sources_alive), 0);
+    assert_int_equal(atomic_load(&ingest__sources_pending), 0);
     assert_int_equal(ingest_port(), 0);
     actor_runtime_stop();
     ingest__env_release(&env);
@@ -278,6 +279,7 @@ struct client {
     char buf[1 << 16]; /* replies received, not yet taken */
     size_t len;
     bool closed; /* the server closed (EOF or reset) */
+    bool reset;  /* ... with a reset */
 };
 
 /* A client over a socketpair: what it sends is there at once, so a run
@@ -357,6 +359,7 @@ static void client_recv(struct client *cl)
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            cl->reset |= !cl->closed && n < 0; /* the first word counts */
             cl->closed = true;
         }
         return;
@@ -386,6 +389,13 @@ static bool client_is_closed(struct client *cl)
 {
     client_recv(cl);
     return cl->closed;
+}
+
+/* True when the server ended the stream with a FIN (not a reset): the
+ * client has read everything it wrote, then EOF. */
+static bool client_has_fin(struct client *cl)
+{
+    return client_is_closed(cl) && !cl->reset;
 }
 
 /* Sends @text, runs the actors, returns the first reply line. */
@@ -564,6 +574,37 @@ static void test_no_login_with_tokens(void **state)
                      unauth + 2);
     /* nothing an unauthenticated peer sent reached the store */
     assert_int_equal(fs.n_events + fs.n_rejected + fs.acked_reqs, 0);
+}
+
+static void test_close_is_a_fin(void **state)
+{
+    (void)state;
+    /* A refused login, and behind it more than the server will ever
+     * read: the reply must still reach the peer, closed by a FIN (a
+     * socket closed with unread input sends a reset instead, and a reset
+     * may destroy what the peer has not read yet). */
+    struct client *cl = client_tcp();
+    client_send(cl, "<login source=\"feed-t\" token=\"wrong\"/>");
+    size_t sent = 0;
+    while (sent < (256u << 10)) {
+        const char *doc = event_doc(sent + 1, 1);
+        ssize_t n = send(cl->fd, doc, strlen(doc), MSG_NOSIGNAL);
+        if (n < 0) {
+            assert_int_equal(errno, EAGAIN);
+            break;
+        }
+        sent += (size_t)n;
+    }
+    run();
+    assert_string_equal(
+        client_line(cl),
+        "<login result=\"invalid\" reason=\"unauthenticated\"/>");
+    assert_true(client_has_fin(cl));
+    /* the conn drops what is left until the peer closes, or the linger */
+    assert_int_equal(atomic_load(&ingest__conns_alive), 1);
+    client_free(cl);
+    run();
+    assert_int_equal(atomic_load(&ingest__conns_alive), 0);
 }
 
 static void test_unknown_version(void **state)
@@ -1113,6 +1154,261 @@ static void test_limits(void **state)
     client_free(a);
 }
 
+/* ---- the drain ----------------------------------------------------------- */
+
+/* What the drain still waits for, as "conns/sources". */
+static const char *drain_left(void)
+{
+    static char text[32];
+    struct ingest_drain_status st;
+    bool done = ingest_drain_is_done(&st);
+    snprintf(text, sizeof(text), "%u/%u", st.conns, st.sources);
+    assert_int_equal(done, st.conns == 0 && st.sources == 0);
+    return text;
+}
+
+/* Wakes the source actor of @source as the runtime would once the
+ * mailbox that refused it has room. */
+static void resume_source(const char *source)
+{
+    char name[80];
+    snprintf(name, sizeof(name), "source:%s", source);
+    struct actor_msg *m = actor_msg_new(sizeof(*m), ACTOR_MSG_RESUME);
+    assert_int_equal(actor_send_or_free(NULL, actor_whereis(name), m), 0);
+}
+
+static void test_drain_finishes_what_was_read(void **state)
+{
+    (void)state;
+    unsigned port = ingest_port();
+    struct client *cl = logged_in(
+        "feed-dr", "<login result=\"valid\" source=\"feed-dr\" acked=\"0\"/>");
+    send_events(cl, 1, 10, 1);
+    run();
+    assert_int_equal(fs.n_events, 10);
+    assert_string_equal(drain_left(), "1/1");
+
+    ingest_drain();
+    run();
+    /* the feed port is closed: new connections are refused */
+    assert_int_equal(ingest_port(), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    close(fd);
+    /* what the peer sends now is not read: the feed resends it later */
+    send_events(cl, 11, 12, 1);
+    run();
+    assert_int_equal(fs.n_events, 10);
+    /* the session goes on until every accepted event is acked */
+    assert_int_equal(commit("feed-dr", 6, 10), 0);
+    run();
+    assert_string_equal(client_line(cl), "<ack seq=\"6\"/>");
+    assert_false(client_is_closed(cl));
+    assert_string_equal(drain_left(), "1/1");
+    assert_int_equal(commit("feed-dr", 10, 10), 0);
+    run();
+    assert_string_equal(client_line(cl), "<ack seq=\"10\"/>");
+    assert_true(client_has_fin(cl));
+    /* the conn waits for the peer to close its side too */
+    assert_string_equal(drain_left(), "1/0");
+    client_free(cl);
+    run();
+    assert_string_equal(drain_left(), "0/0");
+    assert_int_equal(fs.n_events, 10);
+    assert_int_equal(state_of("feed-dr", "offline"), 1);
+}
+
+static void test_drain_frames_what_waits_in_the_buffer(void **state)
+{
+    (void)state;
+    struct client *cl = logged_in(
+        "feed-dw", "<login result=\"valid\" source=\"feed-dw\" acked=\"0\"/>");
+    /* one read takes all ten; the window (4) lets four through */
+    send_events(cl, 1, 10, 1);
+    run();
+    assert_int_equal(fs.n_events, 4);
+    ingest_drain();
+    send_events(cl, 11, 12, 1);
+    run();
+    assert_int_equal(fs.n_events, 4);
+    /* each ack frees the window for what was read before the drain, and
+     * for nothing after it */
+    assert_int_equal(commit("feed-dw", 4, 4), 0);
+    run();
+    assert_int_equal(fs.n_events, 8);
+    assert_int_equal(commit("feed-dw", 8, 8), 0);
+    run();
+    assert_int_equal(fs.n_events, 10);
+    assert_false(client_is_closed(cl));
+    assert_int_equal(commit("feed-dw", 10, 10), 0);
+    run();
+    assert_int_equal(fs.n_events, 10);
+    assert_int_equal(fs.events[9], 10);
+    assert_string_equal(client_line(cl), "<ack seq=\"4\"/>");
+    assert_string_equal(client_line(cl), "<ack seq=\"8\"/>");
+    assert_string_equal(client_line(cl), "<ack seq=\"10\"/>");
+    assert_true(client_has_fin(cl));
+    client_free(cl);
+    run();
+    assert_string_equal(drain_left(), "0/0");
+}
+
+static void test_drain_waits_for_the_source_queue(void **state)
+{
+    (void)state;
+    struct client *cl = logged_in(
+        "feed-dq", "<login result=\"valid\" source=\"feed-dq\" acked=\"0\"/>");
+    fm.hold = true; /* the model's mailbox is full */
+    send_events(cl, 1, 5, 2);
+    run();
+    /* event 1's row went; its elements and events 2..5 wait in order */
+    assert_int_equal(fs.n_events, 1);
+    ingest_drain();
+    run();
+    assert_false(client_is_closed(cl));
+    assert_string_equal(drain_left(), "1/1");
+    /* the model takes elements again: the queue goes out, in order */
+    fm.hold = false;
+    resume_source("feed-dq");
+    run();
+    assert_int_equal(fs.n_events, 5);
+    assert_int_equal(fm.n, 10);
+    assert_int_equal(fm.seq[9], 5);
+    assert_false(client_is_closed(cl));
+    assert_int_equal(commit("feed-dq", 5, 5), 0);
+    run();
+    assert_string_equal(client_line(cl), "<ack seq=\"5\"/>");
+    assert_true(client_has_fin(cl));
+    client_free(cl);
+    run();
+    assert_string_equal(drain_left(), "0/0");
+}
+
+/* Log lines of the actors go to a temporary file while it is open. */
+static int log_fd = -1;
+
+static void log_capture(void)
+{
+    char path[] = "/tmp/sw-ingest-log-XXXXXX";
+    log_fd = mkstemp(path);
+    assert_true(log_fd >= 0);
+    unlink(path);
+    actor_log_set_fd(log_fd);
+    actor_log_set_level(ACTOR_LOG_INFO);
+}
+
+/* Stops capturing; returns what was logged (static, NUL-terminated). */
+static const char *log_captured(void)
+{
+    static char text[1 << 16];
+    actor_log_set_fd(2);
+    actor_log_set_level(ACTOR_LOG_ERROR);
+    ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
+    assert_true(n >= 0);
+    text[n] = '\0';
+    close(log_fd);
+    log_fd = -1;
+    return text;
+}
+
+static void test_drain_without_acks_until_the_deadline(void **state)
+{
+    (void)state;
+    struct client *cl = logged_in(
+        "feed-dd", "<login result=\"valid\" source=\"feed-dd\" acked=\"0\"/>");
+    send_events(cl, 1, 3, 1);
+    run();
+    log_capture();
+    ingest_drain();
+    run();
+    /* The store commits nothing (it is down): the conn holds on, as
+     * long as it takes, and not reading is not the source's silence. */
+    for (int i = 0; i < 12; i++) {
+        actor_advance_ms(INGEST_HEARTBEAT_MS_DEFAULT);
+        run();
+    }
+    assert_string_equal(client_line(cl), "<ct/>");
+    assert_false(client_is_closed(cl));
+    assert_int_equal(state_of("feed-dd", "live"), 1);
+    assert_string_equal(drain_left(), "1/1");
+    /* The caller's deadline passes: it shuts the stage down, and the
+     * stage says what was not acked. */
+    actor_exit(NULL, sup, &(struct actor_exit){.kind = ACTOR_EXIT_SHUTDOWN});
+    run();
+    assert_false(actor_is_alive(sup));
+    assert_string_equal(drain_left(), "0/0");
+    const char *log = log_captured();
+    assert_non_null(strstr(log, "msg=\"source stopped with events not acked\" "
+                                "source=feed-dd acked=0 last_seq=3"));
+    assert_non_null(strstr(log, "source=feed-dd reason=shutdown unacked=3"));
+    assert_true(client_is_closed(cl));
+    client_free(cl);
+}
+
+static void test_drain_peer_that_keeps_sending(void **state)
+{
+    (void)state;
+    struct client *cl = client_tcp();
+    assert_string_equal(
+        exchange(cl, login_of("feed-dk")),
+        "<login result=\"valid\" source=\"feed-dk\" acked=\"0\"/>");
+    send_events(cl, 1, 3, 1);
+    run();
+    ingest_drain();
+    run();
+    /* the peer sends on until its kernel will take no more: none of it
+     * is read */
+    size_t sent = 0;
+    for (uint64_t seq = 4;; seq++) {
+        const char *doc = event_doc(seq, 1);
+        if (send(cl->fd, doc, strlen(doc), MSG_NOSIGNAL) < 0) {
+            assert_int_equal(errno, EAGAIN);
+            break;
+        }
+        sent += strlen(doc);
+    }
+    run();
+    assert_true(sent > 64 * 1024);
+    assert_int_equal(fs.n_events, 3);
+    /* Its last ack reaches it, then a FIN: the unread input did not make
+     * the close a reset. */
+    assert_int_equal(commit("feed-dk", 3, 3), 0);
+    run();
+    assert_string_equal(client_line(cl), "<ack seq=\"3\"/>");
+    assert_true(client_has_fin(cl));
+    /* what it still sends is dropped until the linger ends the conn */
+    assert_string_equal(drain_left(), "1/0");
+    actor_advance_ms(2000);
+    run();
+    assert_string_equal(drain_left(), "0/0");
+    assert_int_equal(fs.n_events, 3);
+    client_free(cl);
+}
+
+static void test_drain_without_a_session(void **state)
+{
+    (void)state;
+    struct client *idle = client_new(); /* connected, no login yet */
+    ingest_drain();
+    run();
+    assert_true(client_has_fin(idle)); /* nothing to finish */
+    /* a connection accepted as the drain began reads nothing */
+    struct client *late = client_new();
+    assert_true(client_has_fin(late));
+    client_send(late, login_of("feed-late"));
+    run();
+    assert_string_equal(client_line(late), "");
+    assert_int_equal(fs.acked_reqs, 0); /* no source was started */
+    client_free(late);
+    client_free(idle);
+    run();
+    assert_string_equal(drain_left(), "0/0");
+}
+
 /* ---- tokens, rings, outboxes --------------------------------------------- */
 
 static void test_tokens_parse(void **state)
@@ -1299,6 +1595,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_login_with_tokens, setup_tokens,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_close_is_a_fin, setup_tokens,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
@@ -1324,6 +1622,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_is_contained, setup_tmem,
                                         teardown_tmem),
         cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_finishes_what_was_read,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_drain_frames_what_waits_in_the_buffer, setup_window, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_waits_for_the_source_queue,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_drain_without_acks_until_the_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_peer_that_keeps_sending,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_without_a_session, setup,
+                                        teardown),
         cmocka_unit_test(test_tokens_parse),
         cmocka_unit_test(test_bad_tokens_file_fails_start),
         cmocka_unit_test(test_ring),
