@@ -39,6 +39,10 @@
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
 #define RX_BUFFER      512 /* lws's per-connection receive buffer */
+#define PUBLIC_CSP                                                             \
+    "default-src 'self'; connect-src 'self' ws: wss:; "                        \
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; "               \
+    "frame-ancestors 'none'"
 
 _Static_assert(LWS_PRE <= NOTIFY__HEADROOM, "lws needs more headroom");
 
@@ -51,7 +55,7 @@ struct notify_state {
     struct lws_http_mount mounts[3];
     struct lws_protocol_vhost_options pvo_default;
     struct lws_protocol_vhost_options pvo;
-    struct lws_protocol_vhost_options headers[4];
+    struct lws_protocol_vhost_options headers[NOTIFY__SECURITY_HEADERS];
     lws_retry_bo_t retry;
     lws_sorted_usec_list_t tick;
     lws_usec_t last_drain_us;
@@ -73,8 +77,7 @@ struct ws_session {
 
 /* Per-session data of an HTTP request to /healthz or /readyz. */
 struct http_session {
-    int status;
-    char body[80];
+    struct notify__http_out out;
 };
 
 static const struct notify__model model_ops = {
@@ -111,18 +114,6 @@ void notify_config_default(struct notify_config *cfg)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void lws_log_line(int level, const char *line)
-{
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-        n--;
-    }
-    char text[256];
-    snprintf(text, sizeof(text), "%.*s", (int)n, line);
-    ACTOR_LOG_RL(NULL, level & LLL_ERR ? ACTOR_LOG_ERROR : ACTOR_LOG_WARN,
-                 "libwebsockets", "line", text, NULL);
-}
 
 static void io_want_write(void *io)
 {
@@ -405,30 +396,24 @@ static int http_request(struct notify_state *st, struct http_session *h,
         uri[0] = '\0';
     }
     uint32_t want = NOTIFY_READY_DATABASE | NOTIFY_READY_MODEL;
+    unsigned status = HTTP_STATUS_OK;
+    notify__http_out_release(&h->out);
     if (strcmp(uri, "/healthz") == 0) {
-        h->status = HTTP_STATUS_OK;
-        snprintf(h->body, sizeof(h->body), "ok\n");
+        actor_buf_str(&h->out.body, "ok\n");
     } else if ((st->ready & want) == want) {
-        h->status = HTTP_STATUS_OK;
-        snprintf(h->body, sizeof(h->body), "ready\n");
+        actor_buf_str(&h->out.body, "ready\n");
     } else {
-        h->status = HTTP_STATUS_SERVICE_UNAVAILABLE;
-        snprintf(h->body, sizeof(h->body), "not ready:%s%s\n",
-                 st->ready & NOTIFY_READY_DATABASE ? "" : " database",
-                 st->ready & NOTIFY_READY_MODEL ? "" : " model");
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+        actor_buf_printf(&h->out.body, "not ready:%s%s\n",
+                         st->ready & NOTIFY_READY_DATABASE ? "" : " database",
+                         st->ready & NOTIFY_READY_MODEL ? "" : " model");
     }
-    unsigned char buf[LWS_PRE + 512];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-    if (lws_add_http_common_headers(wsi, (unsigned)h->status,
-                                    "text/plain; charset=utf-8",
-                                    strlen(h->body), &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end)) {
-        return 1;
+    if (h->out.body.err) {
+        fail_in_callback(st, h->out.body.err, "http");
+        return -1;
     }
-    lws_callback_on_writable(wsi);
-    return 0;
+    return notify__http_answer(wsi, &h->out, status,
+                               "text/plain; charset=utf-8", NULL, false);
 }
 
 static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
@@ -440,19 +425,17 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_request(st, h, wsi);
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!h || !h->status) {
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!h || !h->out.pending) {
             break;
         }
-        unsigned char buf[LWS_PRE + sizeof(h->body)];
-        size_t n = strlen(h->body);
-        memcpy(buf + LWS_PRE, h->body, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n) {
-            return 1;
+        return notify__http_answer_more(wsi, &h->out) < 0 ? -1 : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (h) {
+            notify__http_out_release(&h->out);
         }
-        h->status = 0;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
+        break;
     default:
         break;
     }
@@ -529,22 +512,7 @@ static void setup_lws_info(struct notify_state *st,
         .cache_revalidate = 1,
     };
     /* The page is plain files from one origin: forbid everything else. */
-    static const char *const hdr[][2] = {
-        {"content-security-policy:",
-         "default-src 'self'; connect-src 'self' ws: wss:; "
-         "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-         "frame-ancestors 'none'"},
-        {"x-content-type-options:", "nosniff"},
-        {"referrer-policy:", "no-referrer"},
-        {"x-frame-options:", "DENY"},
-    };
-    for (int i = 0; i < 4; i++) {
-        st->headers[i] = (struct lws_protocol_vhost_options){
-            .next = i < 3 ? &st->headers[i + 1] : NULL,
-            .name = hdr[i][0],
-            .value = hdr[i][1],
-        };
-    }
+    notify__lws_security_headers(st->headers, PUBLIC_CSP);
     st->retry = (lws_retry_bo_t){
         .secs_since_valid_ping = (uint16_t)cfg->ping_idle_s,
         .secs_since_valid_hangup =
@@ -552,13 +520,7 @@ static void setup_lws_info(struct notify_state *st,
     };
 
     memset(info, 0, sizeof(*info));
-    info->port = cfg->port;
-    info->iface = cfg->host;
-    if (cfg->host && strchr(cfg->host, '.') && !strchr(cfg->host, ':')) {
-        /* An IPv4 address: lws would open an IPv6 socket, not find the
-         * address among its interfaces and listen on every one. */
-        info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    }
+    notify__lws_listen(info, cfg->host, cfg->port);
     info->protocols = st->protocols;
     info->pvo = &st->pvo;
     info->mounts = &st->mounts[0];
@@ -606,7 +568,7 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     notify__hub_tick(st->hub, actor_now_ms()); /* start the hub's clock */
     register_metrics(st);
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
+    notify__lws_logging();
     struct lws_context_creation_info info;
     setup_lws_info(st, &info);
     st->lws = lws_create_context(&info);

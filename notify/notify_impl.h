@@ -1,7 +1,9 @@
 /* notify/notify_impl.h - notify's internals: outbound messages, per-client
- * queues, client requests and the hub (matches, subscriptions, fan-out).
- * No libwebsockets here: the hub is driven by notify_actor.c and, in the
- * unit tests, directly. Service thread only: nothing here is locked. */
+ * queues, client requests and the hub (matches, subscriptions, fan-out);
+ * HTTP answers and admin requests. No libwebsockets types here (only
+ * opaque pointers): the hub and the admin's request logic are driven by the
+ * lws glue and, in the unit tests, directly. Service thread only: nothing
+ * here is locked. */
 #ifndef NOTIFY_NOTIFY_IMPL_H
 #define NOTIFY_NOTIFY_IMPL_H
 
@@ -401,5 +403,108 @@ void notify__hub_close_client(struct notify__hub *hub, struct notify__client *c,
 /* The match @id (NUL-terminated), or NULL. */
 struct notify__match *notify__hub_find(const struct notify__hub *hub,
                                        const char *id);
+
+/* ---- HTTP answers (notify_lws.c) ----------------------------------------
+ *
+ * What both listeners need from lws beyond their own callbacks: logging,
+ * the listen address, security headers and writing an answer whose body
+ * is in memory. Only the listener's service thread calls these.
+ */
+
+struct lws;
+struct lws_context_creation_info;
+struct lws_protocol_vhost_options;
+
+/* An answer being written: headers first, then the body in pieces. */
+struct notify__http_out {
+    struct actor_buf body; /* the answer's body; owned */
+    size_t sent;           /* body bytes written */
+    bool pending;          /* headers written, body not all written */
+    bool close;            /* close after the answer: the request's body
+                              was not read, so the next request cannot be
+                              found on this connection */
+};
+
+/* Sends lws's own log lines (warnings and errors) to actor_log. Idempotent,
+ * from any thread. */
+void notify__lws_logging(void);
+
+/* Sets @info to listen on @host:@port: NULL, "", "0.0.0.0" or "::" means
+ * every interface; an IPv4 literal binds that address only. */
+void notify__lws_listen(struct lws_context_creation_info *info,
+                        const char *host, int port);
+
+#define NOTIFY__SECURITY_HEADERS 4
+
+/* Fills @h (NOTIFY__SECURITY_HEADERS entries, linked) with the headers
+ * every answer carries: @csp as the Content-Security-Policy, nosniff, no
+ * referrer, no framing. @csp is not copied. */
+void notify__lws_security_headers(struct lws_protocol_vhost_options *h,
+                                  const char *csp);
+
+/*
+ * Writes the headers of an answer with @status and @content_type whose body
+ * is @o->body (Content-Length), with Cache-Control: no-store and, when not
+ * NULL, an Allow header; with @head_only the body is not sent. Asks for a
+ * writable callback for the body. Returns 0, or -1: close the connection.
+ */
+int notify__http_answer(struct lws *wsi, struct notify__http_out *o,
+                        unsigned status, const char *content_type,
+                        const char *allow, bool head_only);
+
+/*
+ * From LWS_CALLBACK_HTTP_WRITEABLE: writes the next piece of @o's body.
+ * Returns 0 (more to come, or nothing pending), 1 when the answer is
+ * complete and the connection may carry the next request, or -1: close
+ * (an error, or the answer is complete and @o->close is set).
+ */
+int notify__http_answer_more(struct lws *wsi, struct notify__http_out *o);
+
+/* Frees @o's body and resets it. */
+void notify__http_out_release(struct notify__http_out *o);
+
+/* ---- admin requests (notify_admin.c) ------------------------------------- */
+
+#define NOTIFY__ADMIN_BODY_MAX 4096 /* default request body bound */
+
+/* One admin request: the route it hit, its body, then its answer. */
+struct notify__admin_req {
+    const struct notify_route *route; /* matched; not owned */
+    bool head;                        /* HEAD: answer without the body */
+    bool refused;                     /* the body passed the bound */
+    bool answered;                    /* status and out are final */
+    uint32_t max_body;
+    struct actor_buf in;         /* the request body, NUL-terminated */
+    int status;                  /* the answer's HTTP status */
+    const char *content_type;    /* static */
+    char allow[40];              /* a 405's Allow value, or "" */
+    struct notify__http_out out; /* the answer's body */
+};
+
+/*
+ * Starts request @method @path (its Content-Length @content_length, -1 when
+ * absent) against @cfg's routes, on zeroed @r. Returns 1 when @r is
+ * answered already (404, 405, 411, 413), 0 when the route runs once the
+ * body is in (notify__admin_body, then notify__admin_finish; a request
+ * without a body: finish at once), or -ENOMEM.
+ */
+int notify__admin_begin(const struct notify_admin_config *cfg,
+                        struct notify__admin_req *r, const char *method,
+                        const char *path, int64_t content_length);
+
+/* Adds @len bytes of the body; past the bound the request is refused
+ * (413). Returns 0 or -ENOMEM. */
+int notify__admin_body(struct notify__admin_req *r, const char *data,
+                       size_t len);
+
+/*
+ * Runs the route on the body received (unless refused: 413) and fills the
+ * answer. Idempotent once answered. Returns 0, or -ENOMEM (the route or
+ * the answer ran out of memory: the actor fails).
+ */
+int notify__admin_finish(struct notify__admin_req *r);
+
+/* Frees what @r holds and zeroes it. */
+void notify__admin_req_release(struct notify__admin_req *r);
 
 #endif /* NOTIFY_NOTIFY_IMPL_H */
