@@ -19,10 +19,19 @@
  * ops->wake from their thread, which only calls lws_cancel_service(), and
  * the mailbox is drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED (wake-ups
  * coalesce; a bounded drain that leaves messages queued wakes us again).
- * Under load one service-loop pass writes to thousands of sockets; to keep
- * latency down the mailbox is also drained from writable callbacks when the
- * last drain is older than DRAIN_EVERY_US, so updates reach the queues of
- * clients that are written later in the same pass.
+ *
+ * Cycles. "*" subscribers read a log the hub shares between them; they are
+ * asked to write by a flush, at most once per flush_ms, and each then takes
+ * one frame with everything it has not read. Under load a cycle (one
+ * service pass writing to every such client) lasts longer than flush_ms,
+ * and the next flush follows it at once: each client gets one frame per
+ * cycle, as big as the cycle is long, so the cost per delta falls as the
+ * load grows and latency stays about one cycle. While a flush is pending
+ * a wake-up does not drain (the flush will), so the runtime does not wake
+ * us again meanwhile: one wake-up per cycle, not one per update. To keep
+ * latency down in a long pass, the mailbox is also drained from writable
+ * callbacks every DRAIN_EVERY_US, so clients written later in the pass
+ * take the updates that arrived since its start.
  *
  * Everything about who gets what lives in the hub (notify_hub.c), which
  * knows nothing of lws: it asks for writable callbacks and closes through
@@ -33,8 +42,9 @@
 
 #define DRAIN_BATCH 256 /* messages per drain when woken */
 #define DRAIN_SLICE                                                            \
-    8                       /* messages per drain between writes: one may      \
-                               fan out to 10,000 clients */
+    32                      /* messages per drain between writes: an update    \
+                               is one log entry for "*" clients, but a list    \
+                               subscription is one push per client */
 #define DRAIN_EVERY_US 2000 /* drain between writes this often */
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
@@ -58,6 +68,9 @@ struct notify_state {
     struct lws_protocol_vhost_options headers[NOTIFY__SECURITY_HEADERS];
     lws_retry_bo_t retry;
     lws_sorted_usec_list_t tick;
+    lws_sorted_usec_list_t flush; /* the next flush, while armed */
+    bool flush_armed;
+    lws_usec_t last_flush_us;
     lws_usec_t last_drain_us;
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool done;      /* the actor ended: leave run() */
@@ -110,6 +123,7 @@ void notify_config_default(struct notify_config *cfg)
                                 stops reading holds in the kernel, and how
                                 stale its data can get before the backlog
                                 (and conflation) starts */
+        .flush_ms = 20,
     };
 }
 
@@ -148,6 +162,21 @@ static void fail_in_callback(struct notify_state *st, int err, const char *what)
     lws_cancel_service(st->lws); /* leave lws_service() promptly */
 }
 
+static void on_flush(lws_sorted_usec_list_t *sul);
+
+/* Arms the next flush when the log moved: flush_ms after the last one, or
+ * at once when that is past (a long cycle). */
+static void arm_flush(struct notify_state *st)
+{
+    if (st->flush_armed || st->done || !notify__hub_flush_due(st->hub)) {
+        return;
+    }
+    lws_usec_t at = st->last_flush_us + (lws_usec_t)st->cfg.flush_ms * 1000;
+    lws_usec_t now = lws_now_usecs();
+    st->flush_armed = true;
+    lws_sul_schedule(st->lws, 0, &st->flush, on_flush, at > now ? at - now : 0);
+}
+
 /* Handles up to @max messages. When more wait, actor_drain() wakes us
  * again (through notify_wake), so the loop comes back here. */
 static void drain(struct notify_state *st, unsigned max)
@@ -156,7 +185,21 @@ static void drain(struct notify_state *st, unsigned max)
     if (actor_drain(st->ctx, max) == ACTOR_DONE) {
         st->done = true;
         lws_cancel_service(st->lws);
+        return;
     }
+    arm_flush(st);
+}
+
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+    struct notify_state *st = lws_container_of(sul, struct notify_state, flush);
+    st->flush_armed = false;
+    if (st->done) {
+        return;
+    }
+    drain(st, DRAIN_BATCH); /* the flush takes what is queued too */
+    st->last_flush_us = lws_now_usecs();
+    notify__hub_flush(st->hub);
 }
 
 /* The hub's counters, published to the metrics registry once a second. */
@@ -335,8 +378,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        /* Reaches every protocol; only this one drains. */
-        if (st && st->hub && !st->done) {
+        /* Reaches every protocol; only this one drains. With a flush
+         * armed, the flush drains: until then the runtime does not wake
+         * us again. */
+        if (st && st->hub && !st->done && !st->flush_armed) {
             drain(st, DRAIN_BATCH);
         }
         return 0;
@@ -674,6 +719,7 @@ static void notify_stop(struct actor_ctx *ctx, void *state,
         publish(st);
         /* Closes every connection: CLOSED unlinks each from the hub. */
         lws_sul_cancel(&st->tick);
+        lws_sul_cancel(&st->flush);
         lws_context_destroy(st->lws);
         st->lws = NULL;
     }

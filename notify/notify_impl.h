@@ -125,6 +125,52 @@ void notify__queue_shrink(struct notify__queue *q);
 /* Releases every message and the slot array. Returns how many messages. */
 uint32_t notify__queue_release(struct notify__queue *q);
 
+/* ---- the shared log of "*" subscribers ------------------------------------
+ */
+
+/*
+ * Every match message for "*" subscribers, in order, once: each of them
+ * keeps only a position (a sequence number) in it. Bounded in bytes: the
+ * oldest entries go first; a subscriber whose position fell out of it
+ * owes a snapshot of every match instead.
+ */
+struct notify__log_entry {
+    struct notify__out *o; /* owned reference */
+    uint64_t pos;          /* bytes of every entry before this one */
+    bool owe;              /* a version jump: readers owe a snapshot of
+                              o->match instead of this message */
+};
+
+struct notify__log {
+    struct notify__log_entry *slot; /* ring of cap entries, or NULL */
+    uint32_t cap;                   /* 0 or a power of two */
+    uint64_t tail;                  /* sequence number of the oldest */
+    uint64_t head;                  /* sequence number of the next */
+    uint64_t end_pos;               /* pos of the next entry */
+    size_t max_bytes;               /* bytes held at most */
+};
+
+/* Appends @o (taking a reference), dropping the oldest entries past the
+ * bound. Returns 0 or -ENOMEM. */
+int notify__log_push(struct notify__log *lg, struct notify__out *o, bool owe);
+
+/* Entry @seq (tail <= seq < head); not owned. */
+static inline struct notify__log_entry *
+notify__log_at(const struct notify__log *lg, uint64_t seq)
+{
+    return &lg->slot[seq & (lg->cap - 1)];
+}
+
+/* Bytes of the entries from @seq (tail <= seq <= head) to the head. */
+static inline uint64_t notify__log_lag(const struct notify__log *lg,
+                                       uint64_t seq)
+{
+    return seq == lg->head ? 0 : lg->end_pos - notify__log_at(lg, seq)->pos;
+}
+
+/* Releases every entry and the ring. */
+void notify__log_release(struct notify__log *lg);
+
 /* ---- client requests ----------------------------------------------------- */
 
 enum notify__op {
@@ -256,6 +302,7 @@ struct notify__client {
     struct notify__sub *subs; /* list subscriptions */
     uint32_t n_subs;
     uint32_t wild_pos; /* index in hub->wild while all */
+    uint64_t cursor;   /* while all: next hub->log entry to take */
     bool all;          /* subscribed to "*" */
     bool conflating;   /* match messages become pending snapshots */
     bool write_wanted; /* a writable callback is requested */
@@ -297,6 +344,16 @@ struct notify__frame {
 
 #define NOTIFY__SOURCE_MAX 64 /* bytes of a source name kept */
 
+/* The last batched frame built from the log alone, for the next client
+ * at the same position: clients that keep up share one frame per cycle. */
+struct notify__shared_frame {
+    uint64_t start, head; /* built for cursor start while the log ended at
+                             head; 0, 0: none */
+    uint64_t end;         /* the cursor after it */
+    struct notify__frame f;
+    struct actor_buf bytes; /* headroom, then the frame */
+};
+
 struct notify__feed_state {
     char source[NOTIFY__SOURCE_MAX + 1];
     uint8_t state;           /* enum match_feed */
@@ -317,6 +374,9 @@ struct notify__hub {
     struct notify__client **wild; /* clients subscribed to "*" */
     uint32_t n_wild;
     uint32_t cap_wild;
+    struct notify__log log; /* what "*" clients read */
+    uint64_t flushed;       /* log.head at the last flush */
+    struct notify__shared_frame shared;
     struct notify__client *clients; /* every client, newest first */
     uint32_t n_clients;
     struct notify__feed_state *feeds;
@@ -342,10 +402,12 @@ struct notify__hub *notify__hub_new(const struct notify__hub_config *cfg);
 void notify__hub_free(struct notify__hub *hub);
 
 /*
- * Applies one model update: keeps the image and the update, and queues it
- * (or a snapshot) for every subscriber. Does not consume @up: the hub takes
- * its own references. Returns 0 or -ENOMEM (the hub stays consistent but
- * some clients may miss the update: the caller should fail the actor).
+ * Applies one model update: keeps the image and the update, queues it (or
+ * a snapshot) for every list subscriber and appends it to the log of "*"
+ * subscribers, who are asked to write at the next notify__hub_flush().
+ * Does not consume @up: the hub takes its own references. Returns 0 or
+ * -ENOMEM (the hub stays consistent but some clients may miss the update:
+ * the caller should fail the actor).
  */
 int notify__hub_update(struct notify__hub *hub, struct update *up);
 
@@ -383,6 +445,20 @@ int notify__hub_client_rx(struct notify__hub *hub, struct notify__client *c,
  */
 int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
                       struct notify__frame *frame);
+
+/*
+ * Asks every "*" subscriber that has not read the log to its end for a
+ * writable callback. The transport calls it at most once per cycle (its
+ * pacing), so such a client takes at most one frame per cycle with
+ * everything that came since its last. O(subscribers).
+ */
+void notify__hub_flush(struct notify__hub *hub);
+
+/* True when the log moved since the last notify__hub_flush(). */
+static inline bool notify__hub_flush_due(const struct notify__hub *hub)
+{
+    return hub->log.head != hub->flushed;
+}
 
 /* Releases what the frame held. */
 void notify__hub_frame_done(struct notify__hub *hub,
