@@ -15,6 +15,7 @@
 #include "actor/actor.h"
 #include "app/app.h"
 #include "notify/notify.h"
+#include "tests/probe.h"
 
 static notify_route_fn route(const char *method, const char *path)
 {
@@ -87,6 +88,15 @@ static void test_metrics_and_actors(void **state)
     (void)state;
     assert_int_equal(
         actor_runtime_start(&(struct actor_config){.manual = true}), 0);
+    probe_reset();
+    static struct probe_cfg pc = {.rec = "p"};
+    uint64_t pid;
+    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &probe_ops,
+                                                       .arg = &pc,
+                                                       .name = "admin.probe"},
+                                 &pid),
+                     0);
+    actor_run_until_idle();
     struct actor_metric *c = actor_metric_counter(
         "scorewire_test_admin_total", "A counter of this test", NULL);
     actor_metric_add(c, 7);
@@ -103,8 +113,8 @@ static void test_metrics_and_actors(void **state)
 
     assert_int_equal(call("GET", "/actors", "", &out, &type), 200);
     assert_string_equal(type, "application/json");
-    assert_int_equal(strncmp(out.data, "{\"alive\":", 9), 0);
-    assert_non_null(strstr(out.data, "\"tree\":["));
+    assert_int_equal(strncmp(out.data, "{\"alive\":1,", 11), 0);
+    assert_non_null(strstr(out.data, "\"name\":\"admin.probe\""));
 
     actor_buf_release(&out);
     actor_runtime_stop();
