@@ -56,6 +56,11 @@ struct notify_config {
     uint32_t ping_idle_s;   /* ping a connection idle this long */
     uint32_t ping_grace_s;  /* then close it after this long unanswered */
     uint32_t sndbuf;        /* SO_SNDBUF of WebSocket sockets; 0: kernel's */
+    uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT: a socket is writable
+                               again once less than this is still unsent,
+                               so what a slow reader has not taken waits
+                               in notify (batched, conflated), not in the
+                               kernel; 0: the kernel's */
     uint32_t flush_ms;      /* ms: "*" subscribers are written at most this
                                often (one frame each with all since the
                                last); under load, once per service cycle */

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
@@ -124,6 +126,7 @@ void notify_config_default(struct notify_config *cfg)
                                 stale its data can get before the backlog
                                 (and conflation) starts */
         .flush_ms = 20,
+        .notsent_lowat = 16 * 1024,
     };
 }
 
@@ -266,7 +269,11 @@ static void publish(struct notify_state *st)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st = lws_container_of(sul, struct notify_state, tick);
-    notify__hub_tick(st->hub, actor_now_ms());
+    int rc = notify__hub_tick(st->hub, actor_now_ms());
+    if (rc != 0) {
+        fail_in_callback(st, rc, "tick");
+        return;
+    }
     publish(st);
     lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
 }
@@ -400,6 +407,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (st->cfg.sndbuf) {
             int v = (int)st->cfg.sndbuf;
             (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+        }
+        if (st->cfg.notsent_lowat) {
+            int v = (int)st->cfg.notsent_lowat;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
         }
         int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
         if (rc != 0) {
@@ -610,7 +621,8 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     if (!st->hub) {
         goto out_free;
     }
-    notify__hub_tick(st->hub, actor_now_ms()); /* start the hub's clock */
+    /* Start the hub's clock (no client yet: nothing can fail). */
+    (void)notify__hub_tick(st->hub, actor_now_ms());
     register_metrics(st);
 
     notify__lws_logging();

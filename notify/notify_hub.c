@@ -360,6 +360,50 @@ static int conflate(struct notify__hub *hub, struct notify__client *c)
     return 0;
 }
 
+/* Owes a snapshot of every match with an image: @c lost its place in the
+ * log. */
+static int owe_all(struct notify__hub *hub, struct notify__client *c)
+{
+    int rc = pending_reserve(hub, c);
+    for (uint32_t i = 0; rc == 0 && i < hub->n_index; i++) {
+        struct notify__match *m = hub->by_index[i];
+        if (m && m->image) {
+            rc = owe(hub, c, i);
+        }
+    }
+    return rc;
+}
+
+/* True when @c is too far behind in the log to take it as it is: past
+ * backlog_soft, or out of it. */
+static bool log_behind(const struct notify__hub *hub,
+                       const struct notify__client *c)
+{
+    const struct notify__log *lg = &hub->log;
+    return c->cursor < lg->tail ||
+           notify__log_lag(lg, c->cursor) > hub->cfg.backlog_soft;
+}
+
+/* Conflates @c's unread part of the log: the matches it names become
+ * owed snapshots (every match when @c fell out of the log), and @c moves
+ * to the log's end. Returns 0 or -ENOMEM. */
+static int log_conflate(struct notify__hub *hub, struct notify__client *c)
+{
+    struct notify__log *lg = &hub->log;
+    c->conflating = true;
+    if (c->cursor < lg->tail) {
+        hub->stats.conflated += lg->head - c->cursor;
+        c->cursor = lg->head;
+        return owe_all(hub, c);
+    }
+    int rc = pending_reserve(hub, c);
+    for (; rc == 0 && c->cursor < lg->head; c->cursor++) {
+        rc = owe(hub, c, notify__log_at(lg, c->cursor)->o->match);
+        hub->stats.conflated++;
+    }
+    return rc;
+}
+
 /* Queues @o for @c, or owes a snapshot instead when that is what @c needs.
  * Returns 0 or -ENOMEM. */
 static int deliver(struct notify__hub *hub, struct notify__client *c,
@@ -919,11 +963,17 @@ static void age_matches(struct notify__hub *hub)
     }
 }
 
-void notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
+int notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
 {
     hub->now_ms = now_ms;
     age_matches(hub);
+    int rc = 0;
     for (struct notify__client *c = hub->clients; c; c = c->next) {
+        /* A "*" client too far behind is conflated now, not only at its
+         * next frame: one that does not read may never take one. */
+        if (rc == 0 && c->all && !c->closing && log_behind(hub, c)) {
+            rc = log_conflate(hub, c);
+        }
         bool owes = c->queue.len > 0 || c->n_pending > 0 ||
                     (c->all && c->cursor != hub->log.head);
         if (!owes || c->frames != c->frames_at_tick) {
@@ -933,6 +983,7 @@ void notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
             notify__hub_close_client(hub, c, WS_TRY_AGAIN_LATER, "stalled");
         }
     }
+    return rc;
 }
 
 /* ---- frames
@@ -986,20 +1037,6 @@ static int frame_snapshots(struct notify__hub *hub, struct notify__client *c,
     return 0;
 }
 
-/* Owes a snapshot of every match with an image: @c lost its place in the
- * log. */
-static int owe_all(struct notify__hub *hub, struct notify__client *c)
-{
-    int rc = pending_reserve(hub, c);
-    for (uint32_t i = 0; rc == 0 && i < hub->n_index; i++) {
-        struct notify__match *m = hub->by_index[i];
-        if (m && m->image) {
-            rc = owe(hub, c, i);
-        }
-    }
-    return rc;
-}
-
 /*
  * Adds @c's unread part of the log to the frame while it fits, owing
  * snapshots where the log says so. Too far behind (past backlog_soft, or
@@ -1014,23 +1051,9 @@ static int frame_log(struct notify__hub *hub, struct notify__client *c,
     if (c->cursor == lg->head) {
         return 0;
     }
-    if (c->cursor < lg->tail) {
-        hub->stats.conflated += lg->head - c->cursor;
-        c->cursor = lg->head;
-        c->conflating = true;
+    if (c->conflating || log_behind(hub, c)) {
         *cacheable = false;
-        return owe_all(hub, c);
-    }
-    if (c->conflating ||
-        notify__log_lag(lg, c->cursor) > hub->cfg.backlog_soft) {
-        int rc = pending_reserve(hub, c);
-        for (; rc == 0 && c->cursor < lg->head; c->cursor++) {
-            rc = owe(hub, c, notify__log_at(lg, c->cursor)->o->match);
-            hub->stats.conflated++;
-        }
-        c->conflating = true;
-        *cacheable = false;
-        return rc;
+        return log_conflate(hub, c);
     }
     for (; c->cursor < lg->head; c->cursor++) {
         const struct notify__log_entry *e = notify__log_at(lg, c->cursor);

@@ -465,9 +465,10 @@ void notify__hub_frame_done(struct notify__hub *hub,
                             struct notify__frame *frame);
 
 /* Closes clients that owe messages and took no frame for cfg.stall_ms,
- * releases the rings of quiet matches and forgets long-quiet ones. Call
- * about once a second. */
-void notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
+ * conflates "*" clients too far behind in the log, releases the rings of
+ * quiet matches and forgets long-quiet ones. Call about once a second.
+ * Returns 0 or -ENOMEM. */
+int notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
 
 /*
  * Marks @c closing with @code: drops its queue and owed snapshots and asks
