@@ -196,11 +196,14 @@ static void drain(struct notify_state *st, unsigned max)
 static void on_flush(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st = lws_container_of(sul, struct notify_state, flush);
-    st->flush_armed = false;
     if (st->done) {
+        st->flush_armed = false;
         return;
     }
-    drain(st, DRAIN_BATCH); /* the flush takes what is queued too */
+    /* The flush takes what is queued too; still armed meanwhile, so the
+     * drain does not arm another for what this one covers. */
+    drain(st, DRAIN_BATCH);
+    st->flush_armed = false;
     st->last_flush_us = lws_now_usecs();
     notify__hub_flush(st->hub);
 }
