@@ -80,6 +80,12 @@ int app_runtime_metrics(struct actor_buf *out);
  * errno. */
 int app_sd_notify(const char *state);
 
+struct notify_admin_config;
+
+/* Points @cfg's routes at the admin port's: GET /metrics, /actors,
+ * /loglevel and /api/model, PUT /loglevel (static; not owned). */
+void app_admin_routes(struct notify_admin_config *cfg);
+
 /* The last child of the root supervisor: says READY=1 once every stage
  * before it has started, then pings the watchdog. */
 extern const struct actor_ops app_ready_ops;

@@ -47,6 +47,8 @@ static struct store_config store_cfg;
 static struct model_config model_cfg;
 static struct notify_config notify_cfg;
 static struct ingest_config ingest_cfg;
+static struct notify_admin_config admin_cfg;
+static char admin_root[4096]; /* <web-dir>/admin */
 
 enum { P_NOTIFY, P_STORE, P_MODEL, P_INGEST, P_COUNT };
 static struct actor_child_spec pipeline_children[P_COUNT];
@@ -61,6 +63,13 @@ static struct actor_sup_spec pipeline_spec = {
 };
 
 static const struct actor_child_spec root_children[] = {
+    {.id = "admin",
+     .start = {.ops = &notify_admin_ops,
+               .arg = &admin_cfg,
+               .name = "admin",
+               .thread = true},
+     .restart = ACTOR_PERMANENT,
+     .shutdown_ms = 10000}, /* a request may wait 5 s for the model */
     {.id = "pipeline",
      .sup = &pipeline_spec,
      .restart = ACTOR_PERMANENT,
@@ -97,6 +106,17 @@ static int feed_state(struct actor_ctx *ctx, const char *source,
 /* Fills the stages' configs and the pipeline's child specs from @cfg. */
 static int build_tree(const struct app_config *cfg)
 {
+    int n = snprintf(admin_root, sizeof(admin_root), "%s/admin", cfg->web_dir);
+    if (n < 0 || (size_t)n >= sizeof(admin_root)) {
+        return -ENAMETOOLONG;
+    }
+    admin_cfg = (struct notify_admin_config){
+        .host = cfg->admin_bind,
+        .port = (int)cfg->admin_port,
+        .web_root = admin_root,
+    };
+    app_admin_routes(&admin_cfg);
+
     notify_config_default(&notify_cfg);
     notify_cfg.host = strcmp(cfg->bind, "0.0.0.0") == 0 ? NULL : cfg->bind;
     notify_cfg.port = (int)cfg->http_port;

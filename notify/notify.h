@@ -1,6 +1,6 @@
 /* notify/notify.h - the public port: live match state over WebSocket, the
- * live page and health endpoints over HTTP, all on one libwebsockets
- * context owned by one blocking actor. */
+ * live page and health endpoints over HTTP, on one libwebsockets context
+ * owned by one blocking actor; and the admin listener, another. */
 #ifndef NOTIFY_NOTIFY_H
 #define NOTIFY_NOTIFY_H
 
@@ -22,7 +22,8 @@
  *
  * The same port serves the live page (web/), /healthz and /readyz. Metrics
  * go to the process registry (actor_metric_*), rendered by the admin
- * listener, never on this port.
+ * listener (below, a second lws context on its own actor), never on this
+ * port.
  */
 
 #include <stdbool.h>
@@ -55,6 +56,14 @@ struct notify_config {
     uint32_t ping_idle_s;   /* ping a connection idle this long */
     uint32_t ping_grace_s;  /* then close it after this long unanswered */
     uint32_t sndbuf;        /* SO_SNDBUF of WebSocket sockets; 0: kernel's */
+    uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT: a socket is writable
+                               again once less than this is still unsent,
+                               so what a slow reader has not taken waits
+                               in notify (batched, conflated), not in the
+                               kernel; 0: the kernel's */
+    uint32_t flush_ms;      /* ms: "*" subscribers are written at most this
+                               often (one frame each with all since the
+                               last); under load, once per service cycle */
 };
 
 /* Fills @cfg with the defaults (notify_actor.c lists them). */
@@ -69,6 +78,57 @@ void notify_config_default(struct notify_config *cfg);
  * cannot.
  */
 extern const struct actor_ops notify_ops;
+
+/* ---- the admin listener -------------------------------------------------- */
+
+/*
+ * A second HTTP listener, for operators: its own lws context on its own
+ * blocking actor (registered `admin`), serving a static directory at / and
+ * the routes the application gives it. Notify owns the lws code; the
+ * application owns what the routes say (metrics, the actor tree, the log
+ * level), so notify stays ignorant of every other stage.
+ */
+
+/*
+ * Answers one request to @path. Called on the admin's thread, one request
+ * at a time; it may block briefly (a slow handler delays only the admin
+ * port). @body is the request body (@body_len bytes, at most the
+ * configured bound; NUL-terminated; "" for a GET), not owned. The handler
+ * appends the response body to @out and may set *@content_type (a static
+ * string; default "text/plain; charset=utf-8"). Returns the HTTP status
+ * (100-599), or a negative errno: -ENOMEM ends the admin actor (its
+ * supervisor restarts it), any other answers 500.
+ */
+typedef int (*notify_route_fn)(const char *body, size_t body_len,
+                               struct actor_buf *out,
+                               const char **content_type);
+
+struct notify_route {
+    const char *method; /* "GET", "PUT", "POST" or "DELETE" */
+    const char *path;   /* exact path, from the root: "/metrics" */
+    notify_route_fn handle;
+};
+
+struct notify_admin_config {
+    const char *host;     /* listen address; NULL: 127.0.0.1 (loopback
+                             only); "0.0.0.0" or "::": every interface */
+    int port;             /* 0: a free port (logged) */
+    const char *web_root; /* directory served at / (index.html, ...);
+                             NULL: none */
+    const struct notify_route *routes; /* not owned; outlive the actor */
+    size_t n_routes;
+    uint32_t max_body; /* request body bytes; larger: 413. 0: 4096 */
+};
+
+/*
+ * The admin actor. Spawn it with .thread = true, .name = "admin" and .arg =
+ * a struct notify_admin_config (not owned; it and everything it points to
+ * must outlive the actor). init binds the port and fails with a negative
+ * errno when it cannot. Every response of a route carries Cache-Control:
+ * no-store; every response a strict Content-Security-Policy (the page's own
+ * files only, images also from data: URLs).
+ */
+extern const struct actor_ops notify_admin_ops;
 
 /* ---- messages ---------------------------------------------------------- */
 

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
@@ -19,10 +21,19 @@
  * ops->wake from their thread, which only calls lws_cancel_service(), and
  * the mailbox is drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED (wake-ups
  * coalesce; a bounded drain that leaves messages queued wakes us again).
- * Under load one service-loop pass writes to thousands of sockets; to keep
- * latency down the mailbox is also drained from writable callbacks when the
- * last drain is older than DRAIN_EVERY_US, so updates reach the queues of
- * clients that are written later in the same pass.
+ *
+ * Cycles. "*" subscribers read a log the hub shares between them; they are
+ * asked to write by a flush, at most once per flush_ms, and each then takes
+ * one frame with everything it has not read. Under load a cycle (one
+ * service pass writing to every such client) lasts longer than flush_ms,
+ * and the next flush follows it at once: each client gets one frame per
+ * cycle, as big as the cycle is long, so the cost per delta falls as the
+ * load grows and latency stays about one cycle. While a flush is pending
+ * a wake-up does not drain (the flush will), so the runtime does not wake
+ * us again meanwhile: one wake-up per cycle, not one per update. To keep
+ * latency down in a long pass, the mailbox is also drained from writable
+ * callbacks every DRAIN_EVERY_US, so clients written later in the pass
+ * take the updates that arrived since its start.
  *
  * Everything about who gets what lives in the hub (notify_hub.c), which
  * knows nothing of lws: it asks for writable callbacks and closes through
@@ -33,12 +44,17 @@
 
 #define DRAIN_BATCH 256 /* messages per drain when woken */
 #define DRAIN_SLICE                                                            \
-    8                       /* messages per drain between writes: one may      \
-                               fan out to 10,000 clients */
+    32                      /* messages per drain between writes: an update    \
+                               is one log entry for "*" clients, but a list    \
+                               subscription is one push per client */
 #define DRAIN_EVERY_US 2000 /* drain between writes this often */
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
 #define RX_BUFFER      512 /* lws's per-connection receive buffer */
+#define PUBLIC_CSP                                                             \
+    "default-src 'self'; connect-src 'self' ws: wss:; "                        \
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; "               \
+    "frame-ancestors 'none'"
 
 _Static_assert(LWS_PRE <= NOTIFY__HEADROOM, "lws needs more headroom");
 
@@ -51,9 +67,12 @@ struct notify_state {
     struct lws_http_mount mounts[3];
     struct lws_protocol_vhost_options pvo_default;
     struct lws_protocol_vhost_options pvo;
-    struct lws_protocol_vhost_options headers[4];
+    struct lws_protocol_vhost_options headers[NOTIFY__SECURITY_HEADERS];
     lws_retry_bo_t retry;
     lws_sorted_usec_list_t tick;
+    lws_sorted_usec_list_t flush; /* the next flush, while armed */
+    bool flush_armed;
+    lws_usec_t last_flush_us;
     lws_usec_t last_drain_us;
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool done;      /* the actor ended: leave run() */
@@ -73,8 +92,7 @@ struct ws_session {
 
 /* Per-session data of an HTTP request to /healthz or /readyz. */
 struct http_session {
-    int status;
-    char body[80];
+    struct notify__http_out out;
 };
 
 static const struct notify__model model_ops = {
@@ -107,22 +125,12 @@ void notify_config_default(struct notify_config *cfg)
                                 stops reading holds in the kernel, and how
                                 stale its data can get before the backlog
                                 (and conflation) starts */
+        .flush_ms = 20,
+        .notsent_lowat = 16 * 1024,
     };
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void lws_log_line(int level, const char *line)
-{
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-        n--;
-    }
-    char text[256];
-    snprintf(text, sizeof(text), "%.*s", (int)n, line);
-    ACTOR_LOG_RL(NULL, level & LLL_ERR ? ACTOR_LOG_ERROR : ACTOR_LOG_WARN,
-                 "libwebsockets", "line", text, NULL);
-}
 
 static void io_want_write(void *io)
 {
@@ -157,6 +165,21 @@ static void fail_in_callback(struct notify_state *st, int err, const char *what)
     lws_cancel_service(st->lws); /* leave lws_service() promptly */
 }
 
+static void on_flush(lws_sorted_usec_list_t *sul);
+
+/* Arms the next flush when the log moved: flush_ms after the last one, or
+ * at once when that is past (a long cycle). */
+static void arm_flush(struct notify_state *st)
+{
+    if (st->flush_armed || st->done || !notify__hub_flush_due(st->hub)) {
+        return;
+    }
+    lws_usec_t at = st->last_flush_us + (lws_usec_t)st->cfg.flush_ms * 1000;
+    lws_usec_t now = lws_now_usecs();
+    st->flush_armed = true;
+    lws_sul_schedule(st->lws, 0, &st->flush, on_flush, at > now ? at - now : 0);
+}
+
 /* Handles up to @max messages. When more wait, actor_drain() wakes us
  * again (through notify_wake), so the loop comes back here. */
 static void drain(struct notify_state *st, unsigned max)
@@ -165,7 +188,24 @@ static void drain(struct notify_state *st, unsigned max)
     if (actor_drain(st->ctx, max) == ACTOR_DONE) {
         st->done = true;
         lws_cancel_service(st->lws);
+        return;
     }
+    arm_flush(st);
+}
+
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+    struct notify_state *st = lws_container_of(sul, struct notify_state, flush);
+    if (st->done) {
+        st->flush_armed = false;
+        return;
+    }
+    /* The flush takes what is queued too; still armed meanwhile, so the
+     * drain does not arm another for what this one covers. */
+    drain(st, DRAIN_BATCH);
+    st->flush_armed = false;
+    st->last_flush_us = lws_now_usecs();
+    notify__hub_flush(st->hub);
 }
 
 /* The hub's counters, published to the metrics registry once a second. */
@@ -232,7 +272,11 @@ static void publish(struct notify_state *st)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st = lws_container_of(sul, struct notify_state, tick);
-    notify__hub_tick(st->hub, actor_now_ms());
+    int rc = notify__hub_tick(st->hub, actor_now_ms());
+    if (rc != 0) {
+        fail_in_callback(st, rc, "tick");
+        return;
+    }
     publish(st);
     lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
 }
@@ -344,8 +388,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        /* Reaches every protocol; only this one drains. */
-        if (st && st->hub && !st->done) {
+        /* Reaches every protocol; only this one drains. With a flush
+         * armed, the flush drains: until then the runtime does not wake
+         * us again. */
+        if (st && st->hub && !st->done && !st->flush_armed) {
             drain(st, DRAIN_BATCH);
         }
         return 0;
@@ -364,6 +410,10 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (st->cfg.sndbuf) {
             int v = (int)st->cfg.sndbuf;
             (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+        }
+        if (st->cfg.notsent_lowat) {
+            int v = (int)st->cfg.notsent_lowat;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
         }
         int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
         if (rc != 0) {
@@ -405,30 +455,24 @@ static int http_request(struct notify_state *st, struct http_session *h,
         uri[0] = '\0';
     }
     uint32_t want = NOTIFY_READY_DATABASE | NOTIFY_READY_MODEL;
+    unsigned status = HTTP_STATUS_OK;
+    notify__http_out_release(&h->out);
     if (strcmp(uri, "/healthz") == 0) {
-        h->status = HTTP_STATUS_OK;
-        snprintf(h->body, sizeof(h->body), "ok\n");
+        actor_buf_str(&h->out.body, "ok\n");
     } else if ((st->ready & want) == want) {
-        h->status = HTTP_STATUS_OK;
-        snprintf(h->body, sizeof(h->body), "ready\n");
+        actor_buf_str(&h->out.body, "ready\n");
     } else {
-        h->status = HTTP_STATUS_SERVICE_UNAVAILABLE;
-        snprintf(h->body, sizeof(h->body), "not ready:%s%s\n",
-                 st->ready & NOTIFY_READY_DATABASE ? "" : " database",
-                 st->ready & NOTIFY_READY_MODEL ? "" : " model");
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+        actor_buf_printf(&h->out.body, "not ready:%s%s\n",
+                         st->ready & NOTIFY_READY_DATABASE ? "" : " database",
+                         st->ready & NOTIFY_READY_MODEL ? "" : " model");
     }
-    unsigned char buf[LWS_PRE + 512];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-    if (lws_add_http_common_headers(wsi, (unsigned)h->status,
-                                    "text/plain; charset=utf-8",
-                                    strlen(h->body), &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end)) {
-        return 1;
+    if (h->out.body.err) {
+        fail_in_callback(st, h->out.body.err, "http");
+        return -1;
     }
-    lws_callback_on_writable(wsi);
-    return 0;
+    return notify__http_answer(wsi, &h->out, status,
+                               "text/plain; charset=utf-8", NULL, false);
 }
 
 static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
@@ -440,19 +484,17 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_request(st, h, wsi);
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!h || !h->status) {
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!h || !h->out.pending) {
             break;
         }
-        unsigned char buf[LWS_PRE + sizeof(h->body)];
-        size_t n = strlen(h->body);
-        memcpy(buf + LWS_PRE, h->body, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n) {
-            return 1;
+        return notify__http_answer_more(wsi, &h->out) < 0 ? -1 : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (h) {
+            notify__http_out_release(&h->out);
         }
-        h->status = 0;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
+        break;
     default:
         break;
     }
@@ -529,22 +571,7 @@ static void setup_lws_info(struct notify_state *st,
         .cache_revalidate = 1,
     };
     /* The page is plain files from one origin: forbid everything else. */
-    static const char *const hdr[][2] = {
-        {"content-security-policy:",
-         "default-src 'self'; connect-src 'self' ws: wss:; "
-         "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-         "frame-ancestors 'none'"},
-        {"x-content-type-options:", "nosniff"},
-        {"referrer-policy:", "no-referrer"},
-        {"x-frame-options:", "DENY"},
-    };
-    for (int i = 0; i < 4; i++) {
-        st->headers[i] = (struct lws_protocol_vhost_options){
-            .next = i < 3 ? &st->headers[i + 1] : NULL,
-            .name = hdr[i][0],
-            .value = hdr[i][1],
-        };
-    }
+    notify__lws_security_headers(st->headers, PUBLIC_CSP);
     st->retry = (lws_retry_bo_t){
         .secs_since_valid_ping = (uint16_t)cfg->ping_idle_s,
         .secs_since_valid_hangup =
@@ -552,13 +579,7 @@ static void setup_lws_info(struct notify_state *st,
     };
 
     memset(info, 0, sizeof(*info));
-    info->port = cfg->port;
-    info->iface = cfg->host;
-    if (cfg->host && strchr(cfg->host, '.') && !strchr(cfg->host, ':')) {
-        /* An IPv4 address: lws would open an IPv6 socket, not find the
-         * address among its interfaces and listen on every one. */
-        info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    }
+    notify__lws_listen(info, cfg->host, cfg->port);
     info->protocols = st->protocols;
     info->pvo = &st->pvo;
     info->mounts = &st->mounts[0];
@@ -603,10 +624,11 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     if (!st->hub) {
         goto out_free;
     }
-    notify__hub_tick(st->hub, actor_now_ms()); /* start the hub's clock */
+    /* Start the hub's clock (no client yet: nothing can fail). */
+    (void)notify__hub_tick(st->hub, actor_now_ms());
     register_metrics(st);
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
+    notify__lws_logging();
     struct lws_context_creation_info info;
     setup_lws_info(st, &info);
     st->lws = lws_create_context(&info);
@@ -712,6 +734,7 @@ static void notify_stop(struct actor_ctx *ctx, void *state,
         publish(st);
         /* Closes every connection: CLOSED unlinks each from the hub. */
         lws_sul_cancel(&st->tick);
+        lws_sul_cancel(&st->flush);
         lws_context_destroy(st->lws);
         st->lws = NULL;
     }

@@ -19,17 +19,24 @@
  * owed, deltas of that match are skipped for that client, so what it
  * receives per match is always a snapshot followed by consecutive deltas.
  *
- * An update is wrapped once (struct notify__out around the model's JSON)
- * and its reference is pushed onto each subscriber's queue: O(subscribers)
- * pointer pushes, no per-subscriber serialization. "*" clients sit in one
- * array instead of in every match's subscriber list, so they cost nothing
- * per match. When a client's queue passes backlog_soft bytes it turns to
- * conflation: its queued match messages become owed snapshots, and while
- * conflating every new match message does too; its memory is then bounded
- * by the bitmap. It leaves conflation once it has drained everything. A
- * client that owes messages and takes no frame for stall_ms (its socket is
- * full: it does not read), or whose queue of other messages (pongs,
- * errors) passes backlog_hard, is closed with 1013.
+ * An update is wrapped once (struct notify__out around the model's JSON).
+ * A list subscriber gets its reference pushed onto its queue. "*"
+ * subscribers, who may be thousands, share one log instead: an update is
+ * one append whatever their number, each of them keeps a position in it,
+ * and the transport asks them all to write once per cycle
+ * (notify__hub_flush), so each takes one frame with everything since its
+ * last. Clients at the same position get the same bytes: a batched frame
+ * is built once and kept for the next one (hub->shared).
+ *
+ * When a client's queue, or its unread part of the log, passes
+ * backlog_soft bytes it turns to conflation: what it has not taken of a
+ * match becomes an owed snapshot, and while conflating every new match
+ * message does too; its memory is then bounded by the bitmap. It leaves
+ * conflation once it has drained everything. A "*" client's owed snapshots
+ * go only once it has read the log to its end, so no delta older than a
+ * snapshot can follow it. A client that owes messages and takes no frame
+ * for stall_ms (its socket is full: it does not read), or whose queue of
+ * other messages (pongs, errors) passes backlog_hard, is closed with 1013.
  */
 
 #define WS_TRY_AGAIN_LATER 1013
@@ -353,6 +360,50 @@ static int conflate(struct notify__hub *hub, struct notify__client *c)
     return 0;
 }
 
+/* Owes a snapshot of every match with an image: @c lost its place in the
+ * log. */
+static int owe_all(struct notify__hub *hub, struct notify__client *c)
+{
+    int rc = pending_reserve(hub, c);
+    for (uint32_t i = 0; rc == 0 && i < hub->n_index; i++) {
+        struct notify__match *m = hub->by_index[i];
+        if (m && m->image) {
+            rc = owe(hub, c, i);
+        }
+    }
+    return rc;
+}
+
+/* True when @c is too far behind in the log to take it as it is: past
+ * backlog_soft, or out of it. */
+static bool log_behind(const struct notify__hub *hub,
+                       const struct notify__client *c)
+{
+    const struct notify__log *lg = &hub->log;
+    return c->cursor < lg->tail ||
+           notify__log_lag(lg, c->cursor) > hub->cfg.backlog_soft;
+}
+
+/* Conflates @c's unread part of the log: the matches it names become
+ * owed snapshots (every match when @c fell out of the log), and @c moves
+ * to the log's end. Returns 0 or -ENOMEM. */
+static int log_conflate(struct notify__hub *hub, struct notify__client *c)
+{
+    struct notify__log *lg = &hub->log;
+    c->conflating = true;
+    if (c->cursor < lg->tail) {
+        hub->stats.conflated += lg->head - c->cursor;
+        c->cursor = lg->head;
+        return owe_all(hub, c);
+    }
+    int rc = pending_reserve(hub, c);
+    for (; rc == 0 && c->cursor < lg->head; c->cursor++) {
+        rc = owe(hub, c, notify__log_at(lg, c->cursor)->o->match);
+        hub->stats.conflated++;
+    }
+    return rc;
+}
+
 /* Queues @o for @c, or owes a snapshot instead when that is what @c needs.
  * Returns 0 or -ENOMEM. */
 static int deliver(struct notify__hub *hub, struct notify__client *c,
@@ -563,7 +614,9 @@ static int subscribe_all(struct notify__hub *hub, struct notify__client *c,
         c->wild_pos = hub->n_wild;
         hub->wild[hub->n_wild++] = c;
     }
-    /* Start over: a snapshot of every match, except where since resumes. */
+    /* Start over: a snapshot of every match, except where since resumes,
+     * and the log from here on. */
+    c->cursor = hub->log.head;
     purge(hub, c, -1);
     int rc = pending_reserve(hub, c);
     if (rc != 0) {
@@ -637,11 +690,13 @@ static int subscribe_list(struct notify__hub *hub, struct notify__client *c,
                 return rc;
             }
         }
-        /* (Re)subscribing starts the match over for this client. */
+        /* (Re)subscribing starts the match over for this client. A "*"
+         * client resumes only when it has read the log to its end: the
+         * deltas it has not read yet must not follow the ones resumed. */
         purge(hub, c, m->index);
         pending_clear(c, m->index);
         const struct notify__since *s = since_of(req, id);
-        if (s) {
+        if (s && (!c->all || c->cursor == hub->log.head)) {
             rc = resume(hub, c, m, s->version);
         } else if (m->image) {
             rc = owe(hub, c, m->index);
@@ -773,9 +828,8 @@ int notify__hub_update(struct notify__hub *hub, struct update *up)
         struct notify__client *c = m->subs[i]->client;
         rc = as_is ? deliver(hub, c, o) : owe(hub, c, m->index);
     }
-    for (uint32_t i = 0; rc == 0 && i < hub->n_wild; i++) {
-        struct notify__client *c = hub->wild[i];
-        rc = as_is ? deliver(hub, c, o) : owe(hub, c, m->index);
+    if (rc == 0 && hub->n_wild > 0) {
+        rc = notify__log_push(&hub->log, o, !as_is);
     }
     notify__out_unref(o);
     return rc;
@@ -909,12 +963,19 @@ static void age_matches(struct notify__hub *hub)
     }
 }
 
-void notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
+int notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
 {
     hub->now_ms = now_ms;
     age_matches(hub);
+    int rc = 0;
     for (struct notify__client *c = hub->clients; c; c = c->next) {
-        bool owes = c->queue.len > 0 || c->n_pending > 0;
+        /* A "*" client too far behind is conflated now, not only at its
+         * next frame: one that does not read may never take one. */
+        if (rc == 0 && c->all && !c->closing && log_behind(hub, c)) {
+            rc = log_conflate(hub, c);
+        }
+        bool owes = c->queue.len > 0 || c->n_pending > 0 ||
+                    (c->all && c->cursor != hub->log.head);
         if (!owes || c->frames != c->frames_at_tick) {
             c->frames_at_tick = c->frames;
             c->progress_ms = now_ms;
@@ -922,6 +983,7 @@ void notify__hub_tick(struct notify__hub *hub, int64_t now_ms)
             notify__hub_close_client(hub, c, WS_TRY_AGAIN_LATER, "stalled");
         }
     }
+    return rc;
 }
 
 /* ---- frames
@@ -975,46 +1037,61 @@ static int frame_snapshots(struct notify__hub *hub, struct notify__client *c,
     return 0;
 }
 
-int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
-                      struct notify__frame *frame)
+/*
+ * Adds @c's unread part of the log to the frame while it fits, owing
+ * snapshots where the log says so. Too far behind (past backlog_soft, or
+ * out of the log), or conflating: the matches it missed become owed
+ * snapshots instead. Sets *@cacheable when the frame holds nothing else
+ * than log entries taken as they are.
+ */
+static int frame_log(struct notify__hub *hub, struct notify__client *c,
+                     size_t *total, bool *cacheable)
 {
-    c->write_wanted = false;
-    hub->n_frame = 0;
-    if (c->closing) {
+    struct notify__log *lg = &hub->log;
+    if (c->cursor == lg->head) {
         return 0;
     }
-    size_t total = 1; /* the brackets, when batched */
-    int rc = 0;
-    while (c->queue.len > 0) {
-        struct notify__out *o = notify__queue_at(&c->queue, 0);
-        if (hub->n_frame > 0 && total + o->len + 1 > hub->cfg.max_frame_out) {
+    if (c->conflating || log_behind(hub, c)) {
+        *cacheable = false;
+        return log_conflate(hub, c);
+    }
+    for (; c->cursor < lg->head; c->cursor++) {
+        const struct notify__log_entry *e = notify__log_at(lg, c->cursor);
+        struct notify__out *o = e->o;
+        if (e->owe || pending_has(c, o->match)) {
+            /* A jump, or covered by the snapshot it owes already. */
+            *cacheable = false;
+            hub->stats.conflated += !e->owe;
+            int rc = e->owe ? owe(hub, c, o->match) : 0;
+            if (rc != 0) {
+                return rc;
+            }
+            continue;
+        }
+        if (hub->n_frame > 0 && *total + o->len + 1 > hub->cfg.max_frame_out) {
             break;
         }
-        rc = frame_hold(hub, o);
+        int rc = frame_hold(hub, notify__out_ref(o));
         if (rc != 0) {
-            goto fail;
+            notify__out_unref(o);
+            return rc;
         }
-        (void)notify__queue_pop(&c->queue); /* the frame holds its ref */
-        total += o->len + 1;
+        *total += o->len + 1;
     }
-    if (c->n_pending > 0 && total < hub->cfg.max_frame_out) {
-        rc = frame_snapshots(hub, c, &total);
-        if (rc != 0) {
-            goto fail;
-        }
-    }
-    if (hub->n_frame == 0) {
-        c->conflating = false;
-        return 0;
-    }
+    return 0;
+}
 
+/* Writes the held messages as @frame: one as it is, several as an array in
+ * hub->batch. Returns 0 or -ENOMEM. */
+static int frame_compose(struct notify__hub *hub, struct actor_buf *b,
+                         size_t total, struct notify__frame *frame)
+{
     *frame = (struct notify__frame){.oldest_sent_ms = EVENT_ABSENT};
     if (hub->n_frame == 1) {
         frame->data = hub->frame[0]->data;
         frame->len = hub->frame[0]->len;
     } else {
         static const char headroom[NOTIFY__HEADROOM];
-        struct actor_buf *b = &hub->batch;
         actor_buf_reset(b);
         actor_buf_reserve(b, NOTIFY__HEADROOM + total);
         actor_buf_add(b, headroom, sizeof(headroom));
@@ -1027,8 +1104,7 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
         }
         actor_buf_char(b, ']');
         if (b->err) {
-            rc = b->err;
-            goto fail;
+            return b->err;
         }
         frame->data = b->data + NOTIFY__HEADROOM;
         frame->len = b->len - NOTIFY__HEADROOM;
@@ -1045,15 +1121,98 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
             }
         }
     }
+    return 0;
+}
+
+/* The shared frame, when it is what @c would get now: every client that
+ * keeps up reads the same part of the log. */
+static bool shared_fits(const struct notify__hub *hub,
+                        const struct notify__client *c)
+{
+    const struct notify__shared_frame *sh = &hub->shared;
+    return c->all && !c->conflating && c->queue.len == 0 && c->n_pending == 0 &&
+           sh->end != 0 && sh->start == c->cursor && sh->head == hub->log.head;
+}
+
+int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
+                      struct notify__frame *frame)
+{
+    c->write_wanted = false;
+    hub->n_frame = 0;
+    if (c->closing) {
+        return 0;
+    }
+    const struct notify__log *lg = &hub->log;
+    int rc = 0;
+    if (shared_fits(hub, c)) {
+        *frame = hub->shared.f;
+        c->cursor = hub->shared.end;
+        goto sent;
+    }
+    uint64_t start = c->cursor;
+    bool cacheable =
+        c->all && !c->conflating && c->queue.len == 0 && c->n_pending == 0;
+    size_t total = 1; /* the brackets, when batched */
+    while (c->queue.len > 0) {
+        struct notify__out *o = notify__queue_at(&c->queue, 0);
+        if (hub->n_frame > 0 && total + o->len + 1 > hub->cfg.max_frame_out) {
+            break;
+        }
+        rc = frame_hold(hub, o);
+        if (rc != 0) {
+            goto fail;
+        }
+        (void)notify__queue_pop(&c->queue); /* the frame holds its ref */
+        total += o->len + 1;
+    }
+    if (c->all && c->queue.len == 0) {
+        rc = frame_log(hub, c, &total, &cacheable);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+    /* Owed snapshots go once the log is read to its end: no delta older
+     * than a snapshot may follow it. */
+    if (c->n_pending > 0 && total < hub->cfg.max_frame_out &&
+        (!c->all || c->cursor == lg->head)) {
+        rc = frame_snapshots(hub, c, &total);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+    if (hub->n_frame == 0) {
+        c->conflating = false;
+        return 0;
+    }
+    cacheable = cacheable && hub->n_frame > 1;
+    if (cacheable) {
+        hub->shared.end = 0; /* its bytes are about to change */
+    }
+    rc = frame_compose(hub, cacheable ? &hub->shared.bytes : &hub->batch, total,
+                       frame);
+    if (rc != 0) {
+        goto fail;
+    }
+    if (cacheable) {
+        hub->shared.start = start;
+        hub->shared.head = lg->head;
+        hub->shared.end = c->cursor;
+        hub->shared.f = *frame;
+    }
+
+sent:
     c->frames++;
     hub->stats.messages += frame->n_msgs;
     hub->stats.deltas += frame->n_deltas;
     hub->stats.frames++;
     hub->stats.bytes += frame->len;
 
-    if (c->queue.len > 0 || c->n_pending > 0) {
+    /* More now (the frame was full, or owed snapshots wait): another
+     * callback. What comes later waits for the next flush. */
+    if (c->queue.len > 0 || c->n_pending > 0 ||
+        (c->all && c->cursor != lg->head)) {
         want_write(hub, c);
-    } else {
+    } else if (!c->all || c->cursor == lg->head) {
         /* Caught up: back to plain queueing, and to idle-sized memory. */
         c->conflating = false;
         notify__queue_shrink(&c->queue);
@@ -1064,6 +1223,18 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
 fail:
     notify__hub_frame_done(hub, frame);
     return rc;
+}
+
+void notify__hub_flush(struct notify__hub *hub)
+{
+    uint64_t head = hub->log.head;
+    for (uint32_t i = 0; i < hub->n_wild; i++) {
+        struct notify__client *c = hub->wild[i];
+        if (c->cursor != head) {
+            want_write(hub, c);
+        }
+    }
+    hub->flushed = head;
 }
 
 void notify__hub_frame_done(struct notify__hub *hub,
@@ -1090,6 +1261,10 @@ struct notify__hub *notify__hub_new(const struct notify__hub_config *cfg)
     hub->cfg = *cfg;
     actor_buf_init(&hub->batch);
     actor_buf_init(&hub->tmp);
+    actor_buf_init(&hub->shared.bytes);
+    /* Past backlog_soft a reader conflates; keep twice that, so it finds
+     * what it missed (and owes only those matches) rather than all. */
+    hub->log.max_bytes = 2 * cfg->backlog_soft;
     hub->n_buckets = 64;
     hub->buckets = notify__calloc(hub->n_buckets, sizeof(*hub->buckets));
     if (!hub->buckets || notify__req_init(&hub->req, cfg->max_frame_in) != 0) {
@@ -1120,6 +1295,8 @@ void notify__hub_free(struct notify__hub *hub)
     }
     free(hub->feeds);
     free(hub->frame);
+    notify__log_release(&hub->log);
+    actor_buf_release(&hub->shared.bytes);
     notify__req_release(&hub->req);
     actor_buf_release(&hub->batch);
     actor_buf_release(&hub->tmp);

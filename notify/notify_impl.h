@@ -1,7 +1,9 @@
 /* notify/notify_impl.h - notify's internals: outbound messages, per-client
- * queues, client requests and the hub (matches, subscriptions, fan-out).
- * No libwebsockets here: the hub is driven by notify_actor.c and, in the
- * unit tests, directly. Service thread only: nothing here is locked. */
+ * queues, client requests and the hub (matches, subscriptions, fan-out);
+ * HTTP answers and admin requests. No libwebsockets types here (only
+ * opaque pointers): the hub and the admin's request logic are driven by the
+ * lws glue and, in the unit tests, directly. Service thread only: nothing
+ * here is locked. */
 #ifndef NOTIFY_NOTIFY_IMPL_H
 #define NOTIFY_NOTIFY_IMPL_H
 
@@ -122,6 +124,52 @@ void notify__queue_shrink(struct notify__queue *q);
 
 /* Releases every message and the slot array. Returns how many messages. */
 uint32_t notify__queue_release(struct notify__queue *q);
+
+/* ---- the shared log of "*" subscribers ------------------------------------
+ */
+
+/*
+ * Every match message for "*" subscribers, in order, once: each of them
+ * keeps only a position (a sequence number) in it. Bounded in bytes: the
+ * oldest entries go first; a subscriber whose position fell out of it
+ * owes a snapshot of every match instead.
+ */
+struct notify__log_entry {
+    struct notify__out *o; /* owned reference */
+    uint64_t pos;          /* bytes of every entry before this one */
+    bool owe;              /* a version jump: readers owe a snapshot of
+                              o->match instead of this message */
+};
+
+struct notify__log {
+    struct notify__log_entry *slot; /* ring of cap entries, or NULL */
+    uint32_t cap;                   /* 0 or a power of two */
+    uint64_t tail;                  /* sequence number of the oldest */
+    uint64_t head;                  /* sequence number of the next */
+    uint64_t end_pos;               /* pos of the next entry */
+    size_t max_bytes;               /* bytes held at most */
+};
+
+/* Appends @o (taking a reference), dropping the oldest entries past the
+ * bound. Returns 0 or -ENOMEM. */
+int notify__log_push(struct notify__log *lg, struct notify__out *o, bool owe);
+
+/* Entry @seq (tail <= seq < head); not owned. */
+static inline struct notify__log_entry *
+notify__log_at(const struct notify__log *lg, uint64_t seq)
+{
+    return &lg->slot[seq & (lg->cap - 1)];
+}
+
+/* Bytes of the entries from @seq (tail <= seq <= head) to the head. */
+static inline uint64_t notify__log_lag(const struct notify__log *lg,
+                                       uint64_t seq)
+{
+    return seq == lg->head ? 0 : lg->end_pos - notify__log_at(lg, seq)->pos;
+}
+
+/* Releases every entry and the ring. */
+void notify__log_release(struct notify__log *lg);
 
 /* ---- client requests ----------------------------------------------------- */
 
@@ -254,6 +302,7 @@ struct notify__client {
     struct notify__sub *subs; /* list subscriptions */
     uint32_t n_subs;
     uint32_t wild_pos; /* index in hub->wild while all */
+    uint64_t cursor;   /* while all: next hub->log entry to take */
     bool all;          /* subscribed to "*" */
     bool conflating;   /* match messages become pending snapshots */
     bool write_wanted; /* a writable callback is requested */
@@ -295,6 +344,16 @@ struct notify__frame {
 
 #define NOTIFY__SOURCE_MAX 64 /* bytes of a source name kept */
 
+/* The last batched frame built from the log alone, for the next client
+ * at the same position: clients that keep up share one frame per cycle. */
+struct notify__shared_frame {
+    uint64_t start, head; /* built for cursor start while the log ended at
+                             head; 0, 0: none */
+    uint64_t end;         /* the cursor after it */
+    struct notify__frame f;
+    struct actor_buf bytes; /* headroom, then the frame */
+};
+
 struct notify__feed_state {
     char source[NOTIFY__SOURCE_MAX + 1];
     uint8_t state;           /* enum match_feed */
@@ -315,6 +374,9 @@ struct notify__hub {
     struct notify__client **wild; /* clients subscribed to "*" */
     uint32_t n_wild;
     uint32_t cap_wild;
+    struct notify__log log; /* what "*" clients read */
+    uint64_t flushed;       /* log.head at the last flush */
+    struct notify__shared_frame shared;
     struct notify__client *clients; /* every client, newest first */
     uint32_t n_clients;
     struct notify__feed_state *feeds;
@@ -340,10 +402,12 @@ struct notify__hub *notify__hub_new(const struct notify__hub_config *cfg);
 void notify__hub_free(struct notify__hub *hub);
 
 /*
- * Applies one model update: keeps the image and the update, and queues it
- * (or a snapshot) for every subscriber. Does not consume @up: the hub takes
- * its own references. Returns 0 or -ENOMEM (the hub stays consistent but
- * some clients may miss the update: the caller should fail the actor).
+ * Applies one model update: keeps the image and the update, queues it (or
+ * a snapshot) for every list subscriber and appends it to the log of "*"
+ * subscribers, who are asked to write at the next notify__hub_flush().
+ * Does not consume @up: the hub takes its own references. Returns 0 or
+ * -ENOMEM (the hub stays consistent but some clients may miss the update:
+ * the caller should fail the actor).
  */
 int notify__hub_update(struct notify__hub *hub, struct update *up);
 
@@ -382,14 +446,29 @@ int notify__hub_client_rx(struct notify__hub *hub, struct notify__client *c,
 int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
                       struct notify__frame *frame);
 
+/*
+ * Asks every "*" subscriber that has not read the log to its end for a
+ * writable callback. The transport calls it at most once per cycle (its
+ * pacing), so such a client takes at most one frame per cycle with
+ * everything that came since its last. O(subscribers).
+ */
+void notify__hub_flush(struct notify__hub *hub);
+
+/* True when the log moved since the last notify__hub_flush(). */
+static inline bool notify__hub_flush_due(const struct notify__hub *hub)
+{
+    return hub->log.head != hub->flushed;
+}
+
 /* Releases what the frame held. */
 void notify__hub_frame_done(struct notify__hub *hub,
                             struct notify__frame *frame);
 
 /* Closes clients that owe messages and took no frame for cfg.stall_ms,
- * releases the rings of quiet matches and forgets long-quiet ones. Call
- * about once a second. */
-void notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
+ * conflates "*" clients too far behind in the log, releases the rings of
+ * quiet matches and forgets long-quiet ones. Call about once a second.
+ * Returns 0 or -ENOMEM. */
+int notify__hub_tick(struct notify__hub *hub, int64_t now_ms);
 
 /*
  * Marks @c closing with @code: drops its queue and owed snapshots and asks
@@ -401,5 +480,108 @@ void notify__hub_close_client(struct notify__hub *hub, struct notify__client *c,
 /* The match @id (NUL-terminated), or NULL. */
 struct notify__match *notify__hub_find(const struct notify__hub *hub,
                                        const char *id);
+
+/* ---- HTTP answers (notify_lws.c) ----------------------------------------
+ *
+ * What both listeners need from lws beyond their own callbacks: logging,
+ * the listen address, security headers and writing an answer whose body
+ * is in memory. Only the listener's service thread calls these.
+ */
+
+struct lws;
+struct lws_context_creation_info;
+struct lws_protocol_vhost_options;
+
+/* An answer being written: headers first, then the body in pieces. */
+struct notify__http_out {
+    struct actor_buf body; /* the answer's body; owned */
+    size_t sent;           /* body bytes written */
+    bool pending;          /* headers written, body not all written */
+    bool close;            /* close after the answer: the request's body
+                              was not read, so the next request cannot be
+                              found on this connection */
+};
+
+/* Sends lws's own log lines (warnings and errors) to actor_log. Idempotent,
+ * from any thread. */
+void notify__lws_logging(void);
+
+/* Sets @info to listen on @host:@port: NULL, "", "0.0.0.0" or "::" means
+ * every interface; an IPv4 literal binds that address only. */
+void notify__lws_listen(struct lws_context_creation_info *info,
+                        const char *host, int port);
+
+#define NOTIFY__SECURITY_HEADERS 4
+
+/* Fills @h (NOTIFY__SECURITY_HEADERS entries, linked) with the headers
+ * every answer carries: @csp as the Content-Security-Policy, nosniff, no
+ * referrer, no framing. @csp is not copied. */
+void notify__lws_security_headers(struct lws_protocol_vhost_options *h,
+                                  const char *csp);
+
+/*
+ * Writes the headers of an answer with @status and @content_type whose body
+ * is @o->body (Content-Length), with Cache-Control: no-store and, when not
+ * NULL, an Allow header; with @head_only the body is not sent. Asks for a
+ * writable callback for the body. Returns 0, or -1: close the connection.
+ */
+int notify__http_answer(struct lws *wsi, struct notify__http_out *o,
+                        unsigned status, const char *content_type,
+                        const char *allow, bool head_only);
+
+/*
+ * From LWS_CALLBACK_HTTP_WRITEABLE: writes the next piece of @o's body.
+ * Returns 0 (more to come, or nothing pending), 1 when the answer is
+ * complete and the connection may carry the next request, or -1: close
+ * (an error, or the answer is complete and @o->close is set).
+ */
+int notify__http_answer_more(struct lws *wsi, struct notify__http_out *o);
+
+/* Frees @o's body and resets it. */
+void notify__http_out_release(struct notify__http_out *o);
+
+/* ---- admin requests (notify_admin.c) ------------------------------------- */
+
+#define NOTIFY__ADMIN_BODY_MAX 4096 /* default request body bound */
+
+/* One admin request: the route it hit, its body, then its answer. */
+struct notify__admin_req {
+    const struct notify_route *route; /* matched; not owned */
+    bool head;                        /* HEAD: answer without the body */
+    bool refused;                     /* the body passed the bound */
+    bool answered;                    /* status and out are final */
+    uint32_t max_body;
+    struct actor_buf in;         /* the request body, NUL-terminated */
+    int status;                  /* the answer's HTTP status */
+    const char *content_type;    /* static */
+    char allow[40];              /* a 405's Allow value, or "" */
+    struct notify__http_out out; /* the answer's body */
+};
+
+/*
+ * Starts request @method @path (its Content-Length @content_length, -1 when
+ * absent) against @cfg's routes, on zeroed @r. Returns 1 when @r is
+ * answered already (404, 405, 411, 413), 0 when the route runs once the
+ * body is in (notify__admin_body, then notify__admin_finish; a request
+ * without a body: finish at once), or -ENOMEM.
+ */
+int notify__admin_begin(const struct notify_admin_config *cfg,
+                        struct notify__admin_req *r, const char *method,
+                        const char *path, int64_t content_length);
+
+/* Adds @len bytes of the body; past the bound the request is refused
+ * (413). Returns 0 or -ENOMEM. */
+int notify__admin_body(struct notify__admin_req *r, const char *data,
+                       size_t len);
+
+/*
+ * Runs the route on the body received (unless refused: 413) and fills the
+ * answer. Idempotent once answered. Returns 0, or -ENOMEM (the route or
+ * the answer ran out of memory: the actor fails).
+ */
+int notify__admin_finish(struct notify__admin_req *r);
+
+/* Frees what @r holds and zeroes it. */
+void notify__admin_req_release(struct notify__admin_req *r);
 
 #endif /* NOTIFY_NOTIFY_IMPL_H */

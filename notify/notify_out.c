@@ -1,5 +1,5 @@
-/* notify/notify_out.c - outbound messages shared by many clients, and the
- * per-client queue of references to them. */
+/* notify/notify_out.c - outbound messages shared by many clients, the
+ * per-client queue of references to them, and the log "*" clients share. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +197,66 @@ uint32_t notify__queue_release(struct notify__queue *q)
     free(q->slot);
     *q = (struct notify__queue){0};
     return n;
+}
+
+/* ---- the shared log ------------------------------------------------------ */
+
+#define LOG_MIN 64 /* first allocation, in entries */
+
+static void log_drop_oldest(struct notify__log *lg)
+{
+    struct notify__log_entry *e = notify__log_at(lg, lg->tail);
+    notify__out_unref(e->o);
+    e->o = NULL;
+    lg->tail++;
+}
+
+static int log_grow(struct notify__log *lg)
+{
+    uint32_t cap = lg->cap ? lg->cap * 2 : LOG_MIN;
+    if (cap < lg->cap) {
+        return -ENOMEM;
+    }
+    struct notify__log_entry *slot = notify__malloc(cap * sizeof(*slot));
+    if (!slot) {
+        return -ENOMEM;
+    }
+    for (uint64_t s = lg->tail; s < lg->head; s++) {
+        slot[s & (cap - 1)] = *notify__log_at(lg, s);
+    }
+    free(lg->slot);
+    lg->slot = slot;
+    lg->cap = cap;
+    return 0;
+}
+
+int notify__log_push(struct notify__log *lg, struct notify__out *o, bool owe)
+{
+    /* Past the bound the oldest go, keeping this one whatever its size. */
+    while (lg->tail < lg->head &&
+           lg->end_pos - notify__log_at(lg, lg->tail)->pos + o->len >
+               lg->max_bytes) {
+        log_drop_oldest(lg);
+    }
+    if (lg->head - lg->tail == lg->cap) {
+        int rc = log_grow(lg);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    *notify__log_at(lg, lg->head) = (struct notify__log_entry){
+        .o = notify__out_ref(o), .pos = lg->end_pos, .owe = owe};
+    lg->head++;
+    lg->end_pos += o->len;
+    return 0;
+}
+
+void notify__log_release(struct notify__log *lg)
+{
+    while (lg->tail < lg->head) {
+        log_drop_oldest(lg);
+    }
+    free(lg->slot);
+    lg->slot = NULL;
+    lg->cap = 0;
 }

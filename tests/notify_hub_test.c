@@ -117,6 +117,7 @@ struct tclient {
     bool added;
     int frames;
     size_t max_frame;
+    const char *last_data; /* of the last frame taken */
     /* per match: the client's version, checked as messages arrive */
     struct {
         char id[EVENT_ID_MAX + 1];
@@ -247,6 +248,7 @@ static int drain(struct notify__hub *hub, struct tclient *t)
     while ((rc = notify__hub_frame(hub, &t->c, &f)) == 1) {
         n++;
         t->frames++;
+        t->last_data = f.data;
         if (f.len > t->max_frame) {
             t->max_frame = f.len;
         }
@@ -402,6 +404,106 @@ static void test_fanout_shares_one_buffer(void **state)
     }
     notify__hub_free(hub);
     snapshots_serialized = 0;
+}
+
+static void test_wildcard_log_shares_frames(void **state)
+{
+    (void)state;
+    struct notify__hub_config cfg = base_cfg();
+    struct notify__hub *hub = hub_new(&cfg);
+    update(hub, "a", 1, UPDATE_DELTA);
+    update(hub, "b", 1, UPDATE_DELTA);
+    struct tclient *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = tc_new(hub);
+        rx(hub, t[i], "{\"op\":\"subscribe\",\"matches\":\"*\"}");
+        drain(hub, t[i]);
+        t[i]->wants = 0;
+    }
+    /* Updates ask nobody to write: the flush does, once, for each client
+     * behind. */
+    update(hub, "a", 2, UPDATE_DELTA);
+    update(hub, "b", 2, UPDATE_DELTA);
+    update(hub, "a", 3, UPDATE_DELTA);
+    assert_int_equal(t[0]->wants + t[1]->wants + t[2]->wants, 0);
+    assert_true(notify__hub_flush_due(hub));
+    notify__hub_flush(hub);
+    assert_false(notify__hub_flush_due(hub));
+    notify__hub_flush(hub); /* asked already: no second callback */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t[i]->wants, 1);
+    }
+    /* The first builds the frame, the others get the same bytes. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(drain(hub, t[i]), 1);
+        assert_string_equal(log_str(t[i], 2), "delta:a:2 delta:b:2 delta:a:3");
+    }
+    assert_ptr_equal(t[1]->last_data, t[0]->last_data);
+    assert_ptr_equal(t[2]->last_data, t[0]->last_data);
+    assert_int_equal(hub->stats.frames, 3 + 3);
+    assert_int_equal(hub->stats.deltas, 9);
+    /* Caught up: the next flush asks nobody. */
+    notify__hub_flush(hub);
+    assert_int_equal(t[0]->wants, 1);
+    /* One reads late: it gets its own frame with what came since. */
+    update(hub, "b", 3, UPDATE_DELTA);
+    drain(hub, t[0]);
+    update(hub, "a", 4, UPDATE_DELTA);
+    drain(hub, t[1]);
+    drain(hub, t[0]);
+    assert_string_equal(log_str(t[0], 5), "delta:b:3 delta:a:4");
+    assert_string_equal(log_str(t[1], 5), "delta:b:3 delta:a:4");
+    /* A jump in the log: a snapshot instead, after the rest of the log. */
+    update(hub, "a", 9, UPDATE_DELTA);
+    update(hub, "b", 4, UPDATE_DELTA);
+    drain(hub, t[2]);
+    assert_string_equal(log_str(t[2], 5),
+                        "delta:b:3 delta:a:4 delta:b:4 snapshot:a:9");
+    for (int i = 0; i < 3; i++) {
+        tc_free(hub, t[i]);
+    }
+    notify__hub_free(hub);
+}
+
+static void test_wildcard_far_behind(void **state)
+{
+    (void)state;
+    struct notify__hub_config cfg = base_cfg();
+    cfg.backlog_soft = 400; /* the log keeps twice that */
+    struct notify__hub *hub = hub_new(&cfg);
+    for (int m = 0; m < 4; m++) {
+        update(hub, (const char *[]){"a", "b", "c", "d"}[m], 1, UPDATE_DELTA);
+    }
+    struct tclient *t = tc_new(hub);
+    rx(hub, t, "{\"op\":\"subscribe\",\"matches\":\"*\"}");
+    drain(hub, t);
+    assert_int_equal(t->n_log, 4);
+    /* Past backlog_soft but still in the log: snapshots of the matches it
+     * missed, and of those only. */
+    for (uint64_t v = 2; v <= 12; v++) {
+        update(hub, v % 2 ? "a" : "b", v, UPDATE_DELTA);
+    }
+    assert_true(notify__log_lag(&hub->log, t->c.cursor) > cfg.backlog_soft);
+    assert_true(t->c.cursor >= hub->log.tail);
+    drain(hub, t);
+    assert_string_equal(log_str(t, 4), "snapshot:a:11 snapshot:b:12");
+    assert_true(hub->stats.conflated >= 11);
+    /* Caught up: deltas again. */
+    update(hub, "c", 2, UPDATE_DELTA);
+    drain(hub, t);
+    assert_string_equal(log_str(t, 6), "delta:c:2");
+    /* Out of the log altogether: a snapshot of every match. */
+    for (uint64_t v = 13; v <= 60; v++) {
+        update(hub, "a", v, UPDATE_DELTA);
+    }
+    assert_true(t->c.cursor < hub->log.tail);
+    drain(hub, t);
+    assert_string_equal(log_str(t, 7),
+                        "snapshot:a:60 snapshot:b:12 snapshot:c:2 "
+                        "snapshot:d:1");
+    assert_false(t->c.conflating);
+    tc_free(hub, t);
+    notify__hub_free(hub);
 }
 
 static void test_match_not_seen_yet(void **state)
@@ -603,8 +705,15 @@ static void test_stalled_client_is_closed(void **state)
     for (uint64_t v = 2; v <= 20; v++) {
         update(hub, "a", v, UPDATE_DELTA);
     }
+    /* Far behind in the log: conflated at the next tick, though it takes
+     * no frame. */
+    assert_true(notify__log_lag(&hub->log, t->c.cursor) > cfg.backlog_soft);
+    assert_false(t->c.conflating);
+    assert_int_equal(notify__hub_tick(hub, 3000), 0);
     assert_true(t->c.conflating);
-    notify__hub_tick(hub, 3000);
+    assert_int_equal(t->c.cursor, hub->log.head);
+    assert_int_equal(t->c.n_pending, 1);
+    assert_true(hub->stats.conflated >= 19);
     notify__hub_tick(hub, 6000);
     assert_false(t->closed);
     notify__hub_tick(hub, 6001);
@@ -1014,6 +1123,17 @@ static int scenario(void)
     if (rc == 0) {
         rc = notify__hub_feed(hub, "src", MATCH_FEED_STALE);
     }
+    for (uint64_t v = 7; v <= 20 && rc == 0; v++) {
+        struct update *up = up_new("a", v, UPDATE_DELTA);
+        rc = notify__hub_update(hub, up);
+        fake_update_unref(up);
+    }
+    if (rc == 0) {
+        rc = notify__hub_tick(hub, 1); /* conflates the "*" client */
+    }
+    if (rc == 0 && !t[0]->c.conflating) {
+        rc = -EINVAL; /* the scenario no longer covers it */
+    }
     for (int i = 0; i < 3; i++) {
         if (t[i]) {
             tc_free(hub, t[i]);
@@ -1050,6 +1170,9 @@ int main(void)
                                   teardown_check),
         cmocka_unit_test_teardown(test_fanout_shares_one_buffer,
                                   teardown_check),
+        cmocka_unit_test_teardown(test_wildcard_log_shares_frames,
+                                  teardown_check),
+        cmocka_unit_test_teardown(test_wildcard_far_behind, teardown_check),
         cmocka_unit_test_teardown(test_match_not_seen_yet, teardown_check),
         cmocka_unit_test_teardown(test_wildcard_gets_new_matches,
                                   teardown_check),

@@ -155,6 +155,80 @@ static void test_latency_from_sent(void **state)
     wb_reader_release(&r);
 }
 
+/* The lean reader (counting) and the full one (with views) agree on
+ * every counter, whatever the strings hold. */
+static void test_lean_and_full_readers_agree(void **state)
+{
+    (void)state;
+    static const char *const frames[] = {
+        "{\"type\":\"feed\",\"source\":\"s\",\"state\":\"live\"}",
+        "[{\"type\":\"snapshot\",\"match\":{\"id\":\"m\",\"version\":4,"
+        "\"fixture\":{\"home\":\"A \\\"q\\\" {[\",\"away\":\"B\\\\\"},"
+        "\"incidents\":[{\"id\":\"x\",\"type\":\"goal\",\"version\":99}]},"
+        "\"version\":77},"
+        "{\"type\":\"snapshot\",\"match\":{\"version\":1,\"id\":\"n\"}}]",
+        " [ {\"type\" : \"delta\" , \"id\" : \"m\" , \"version\" : 5 ,"
+        "\"sent\":\"2026-11-21T15:04:05.123Z\",\"changes\":{\"id\":\"z\","
+        "\"version\":1,\"clock\":{\"time\":\"1:00\",\"running\":true}},"
+        "\"incidents\":{\"upsert\":[{\"id\":\"i\\u0041\",\"player\":"
+        "\"\\\\\\\\\"}],\"delete\":[\"]\"]}} ,"
+        "{\"id\":\"n\",\"type\":\"delta\",\"recovered\":true,\"version\":2}]",
+        "{\"type\":\"delta\",\"id\":\"m\",\"version\":9,\"type\":\"pong\"}",
+        "[{\"type\":\"delta\",\"id\":\"q\",\"version\":1},"
+        "{\"type\":\"pong\",\"id\":7},{\"type\":\"error\",\"reason\":"
+        "\"unknown_op\",\"detail\":\"}\"}]",
+        "{\"type\":\"delta\",\"id\":\"m\",\"version\":-1}",
+        "{\"type\":\"delta\",\"id\":\"m\\\"\",\"version\":10}",
+        "{\"type\":\"snapshot\",\"match\":[]}",
+        "[]",
+        "{}",
+    };
+    struct wb_reader lean, full;
+    struct wb_conn_view lv = {0}, fv = {0};
+    assert_int_equal(wb_reader_init(&lean, false), 0);
+    assert_int_equal(wb_reader_init(&full, true), 0);
+    lean.measure = full.measure = true;
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        const char *f = frames[i];
+        assert_int_equal(wb_read_frame(&lean, &lv, f, strlen(f), 0), 0);
+        assert_int_equal(wb_read_frame(&full, &fv, f, strlen(f), 0), 0);
+        if (memcmp(&lean.counts, &full.counts, sizeof(lean.counts)) != 0) {
+            fail_msg("frame %zu: lean messages %llu deltas %llu snapshots "
+                     "%llu gaps %llu orphans %llu bad %llu recovered %llu; "
+                     "full %llu %llu %llu %llu %llu %llu %llu",
+                     i, (unsigned long long)lean.counts.messages,
+                     (unsigned long long)lean.counts.deltas,
+                     (unsigned long long)lean.counts.snapshots,
+                     (unsigned long long)lean.counts.gaps,
+                     (unsigned long long)lean.counts.orphans,
+                     (unsigned long long)lean.counts.bad,
+                     (unsigned long long)lean.counts.recovered,
+                     (unsigned long long)full.counts.messages,
+                     (unsigned long long)full.counts.deltas,
+                     (unsigned long long)full.counts.snapshots,
+                     (unsigned long long)full.counts.gaps,
+                     (unsigned long long)full.counts.orphans,
+                     (unsigned long long)full.counts.bad,
+                     (unsigned long long)full.counts.recovered);
+        }
+    }
+    /* Which the frames above do exercise. */
+    assert_int_equal(lean.counts.snapshots, 3);
+    assert_int_equal(lean.counts.deltas, 6);
+    assert_int_equal(lean.counts.gaps, 1);    /* m 5 -> 9 */
+    assert_int_equal(lean.counts.orphans, 1); /* q */
+    assert_int_equal(lean.counts.recovered, 1);
+    assert_int_equal(lean.counts.errors, 1);
+    assert_int_equal(lean.counts.pongs, 1);
+    assert_true(lean.counts.bad >= 3);
+    assert_int_equal(lean.hist.count, 1);
+    assert_int_equal(lv.version[0], 9);
+    wb_view_release(&lv);
+    wb_view_release(&fv);
+    wb_reader_release(&lean);
+    wb_reader_release(&full);
+}
+
 static char *dump(const struct wb_reader *r, const struct wb_conn_view *v)
 {
     char *text = NULL;
@@ -218,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_versions_gaps_and_orphans),
         cmocka_unit_test(test_latency_from_sent),
         cmocka_unit_test(test_view_applies_snapshots_and_deltas),
+        cmocka_unit_test(test_lean_and_full_readers_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

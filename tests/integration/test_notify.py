@@ -284,8 +284,9 @@ def test_bad_frames_get_errors_and_oversized_closes():
                 c.recv_text(timeout=5)
         except Closed as e:
             check(e.code == 1009, f"oversized frame closed with {e.code}")
-        check(s.metric("scorewire_notify_client_errors_total") >= len(replies),
-              "errors not counted")
+        # The hub's counters reach the registry once a second.
+        wait_until("errors counted", lambda: s.metric(
+            "scorewire_notify_client_errors_total") >= len(replies), timeout=10)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tools/wsbench/wsbench.h"
 
@@ -62,6 +63,40 @@ long wb_rss_kib(long pid)
     }
     fclose(f);
     return kib;
+}
+
+int64_t wb_cpu_us(long pid)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    char *ok = fgets(line, sizeof(line), f);
+    fclose(f);
+    /* Fields 14 and 15 (utime, stime, in clock ticks) follow the command
+     * name, which ends at the last ')'. */
+    char *p = ok ? strrchr(line, ')') : NULL;
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 1,
+                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                     "%llu %llu",
+                     &ut, &st) != 2) {
+        return -1;
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long)hz) : -1;
+}
+
+int64_t wb_self_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 __attribute__((format(printf, 2, 3))) static void say(const struct wb_run *run,
@@ -152,12 +187,22 @@ static void start_measure(struct wb_run *run, int64_t now)
     run->phase = WB_MEASURE;
     run->phase_start_us = now;
     run->rss_start_kib = wb_rss_kib(run->o.pid);
+    run->cpu_start_us = wb_self_cpu_us();
+    run->daemon_start_us = wb_cpu_us(run->o.pid);
     run->conns_at_start = run->established - run->closed;
     run->before = run->reader.counts;
     run->reader.counts = (struct wb_counts){0};
     wb_hist_reset(&run->reader.hist);
     run->reader.measure = true;
     say(run, "measuring: %u connections open", run->conns_at_start);
+}
+
+static void end_measure(struct wb_run *run, int64_t in_phase)
+{
+    run->window_us = in_phase;
+    run->rss_end_kib = wb_rss_kib(run->o.pid);
+    run->cpu_end_us = wb_self_cpu_us();
+    run->daemon_end_us = wb_cpu_us(run->o.pid);
 }
 
 uint32_t wb_tick(struct wb_run *run, bool stop)
@@ -167,8 +212,7 @@ uint32_t wb_tick(struct wb_run *run, bool stop)
 
     if (stop) {
         if (run->phase == WB_MEASURE) {
-            run->window_us = in_phase;
-            run->rss_end_kib = wb_rss_kib(run->o.pid);
+            end_measure(run, in_phase);
         }
         run->phase = WB_DONE;
         return 0;
@@ -211,8 +255,7 @@ uint32_t wb_tick(struct wb_run *run, bool stop)
         bool idle = run->o.idle_exit_ms > 0 &&
                     now - run->last_frame_us >= idle_us && in_phase >= idle_us;
         if (timed_out || idle) {
-            run->window_us = in_phase;
-            run->rss_end_kib = wb_rss_kib(run->o.pid);
+            end_measure(run, in_phase);
             run->phase = WB_DONE;
         }
         return 0;
@@ -320,6 +363,27 @@ void wb_report(const struct wb_run *run)
                per_conn, per_conn_end);
     }
 
+    /* CPU per delta: what the rate would be on free cores, whatever else
+     * the machine was doing meanwhile. */
+    double client_us = -1, daemon_us = -1;
+    if (k->deltas > 0) {
+        client_us =
+            (double)(run->cpu_end_us - run->cpu_start_us) / (double)k->deltas;
+        if (run->daemon_start_us >= 0 && run->daemon_end_us >= 0) {
+            daemon_us = (double)(run->daemon_end_us - run->daemon_start_us) /
+                        (double)k->deltas;
+        }
+        printf("cpu: client %.0f%% (%.3f us a delta), daemon %.0f%% (%.3f us "
+               "a delta)\n",
+               (double)(run->cpu_end_us - run->cpu_start_us) / 1e4 / secs,
+               client_us,
+               daemon_us < 0
+                   ? -1.0
+                   : (double)(run->daemon_end_us - run->daemon_start_us) / 1e4 /
+                         secs,
+               daemon_us);
+    }
+
     bench_line(run, "connections", open, "connections");
     bench_line(run, "deltas_per_s", (double)k->deltas / secs, "deltas/s");
     bench_line(run, "messages_per_s", (double)k->messages / secs, "messages/s");
@@ -331,6 +395,12 @@ void wb_report(const struct wb_run *run)
         run, "gaps",
         (double)(k->gaps + k->orphans + run->before.gaps + run->before.orphans),
         "count");
+    if (client_us >= 0) {
+        bench_line(run, "client_cpu_per_delta", client_us, "us");
+    }
+    if (daemon_us >= 0) {
+        bench_line(run, "daemon_cpu_per_delta", daemon_us, "us");
+    }
     if (per_conn >= 0) {
         bench_line(run, "rss_per_conn", per_conn, "bytes");
     }

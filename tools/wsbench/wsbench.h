@@ -33,6 +33,7 @@ double wb_hist_quantile_ms(const struct wb_hist *h, double q);
 /* Interned match ids: each id gets a small index. */
 struct wb_ids {
     char **id;
+    uint32_t *len; /* of each id */
     uint32_t n;
     uint32_t cap;
     uint32_t *slot; /* open addressing: index + 1, or 0 */
@@ -172,6 +173,8 @@ struct wb_run {
     int64_t last_frame_us;  /* monotonic */
     int64_t window_us;      /* length of the measure phase */
     long rss_before_kib, rss_start_kib, rss_end_kib;
+    int64_t cpu_start_us, cpu_end_us;       /* ours, over the window */
+    int64_t daemon_start_us, daemon_end_us; /* the daemon's; -1: unknown */
     uint32_t conns_at_start;
     struct wb_counts before; /* counted before the window */
     int error;
@@ -183,6 +186,10 @@ struct wb_run {
 int64_t wb_mono_us(void);
 /* VmRSS of process @pid in KiB, or -1. */
 long wb_rss_kib(long pid);
+/* CPU time (user and system) of process @pid in microseconds, or -1. */
+int64_t wb_cpu_us(long pid);
+/* CPU time of this process in microseconds. */
+int64_t wb_self_cpu_us(void);
 int64_t wb_wall_us(void);
 
 /*

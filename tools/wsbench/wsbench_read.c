@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
@@ -107,9 +110,9 @@ int64_t wb_ids_get(struct wb_ids *ids, const char *id, size_t len)
     uint64_t h = hash(id, len);
     uint32_t k = (uint32_t)h & (ids->n_slots - 1);
     for (; ids->slot[k]; k = (k + 1) & (ids->n_slots - 1)) {
-        const char *have = ids->id[ids->slot[k] - 1];
-        if (strncmp(have, id, len) == 0 && have[len] == '\0') {
-            return ids->slot[k] - 1;
+        uint32_t i = ids->slot[k] - 1;
+        if (ids->len[i] == len && memcmp(ids->id[i], id, len) == 0) {
+            return i;
         }
     }
     if (ids->n == ids->cap) {
@@ -119,12 +122,20 @@ int64_t wb_ids_get(struct wb_ids *ids, const char *id, size_t len)
             return -1;
         }
         ids->id = a;
+        uint32_t *l = realloc(ids->len, cap * sizeof(*l));
+        if (!l) {
+            return -1;
+        }
+        ids->len = l;
         ids->cap = cap;
     }
-    char *copy = strndup(id, len);
+    char *copy = malloc(len + 1); /* all @len bytes: memcmp reads them */
     if (!copy) {
         return -1;
     }
+    memcpy(copy, id, len);
+    copy[len] = '\0';
+    ids->len[ids->n] = (uint32_t)len;
     ids->id[ids->n] = copy;
     ids->slot[k] = ++ids->n;
     if (ids->n * 2 > ids->n_slots && ids_rehash(ids, ids->n_slots * 2) != 0) {
@@ -139,6 +150,7 @@ void wb_ids_release(struct wb_ids *ids)
         free(ids->id[i]);
     }
     free(ids->id);
+    free(ids->len);
     free(ids->slot);
     *ids = (struct wb_ids){0};
 }
@@ -497,6 +509,98 @@ static int apply_delta(struct wb_match *m, const char *text,
     return 0;
 }
 
+/* ---- what every message counts ----------------------------------------- */
+
+/* A byte range of the frame. */
+struct span {
+    const char *p;
+    size_t n;
+};
+
+static bool span_is(struct span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+/* What the counters need of one message, however it was read. A message
+ * without a type, or a delta or snapshot without an id or version, is
+ * bad. */
+struct msg {
+    struct span text;  /* the whole message, for error reports */
+    struct span type;  /* decoded; .p NULL: absent or not a string */
+    struct span id;    /* of the delta, or of the snapshot's match */
+    bool seen_version; /* a version member was read (the first wins) */
+    bool has_version;  /* it is a non-negative integer */
+    uint64_t version;
+    struct span sent; /* .p NULL: absent */
+    bool recovered;
+    bool id_ok; /* id is a string without escapes */
+};
+
+/* Counts @m, checks its version against @v and takes its latency. Sets
+ * *@idx to the match index when a view applies @m (a snapshot, or a delta
+ * after one), else -1. Returns 0 or -ENOMEM. */
+static int count_message(struct wb_reader *r, struct wb_conn_view *v,
+                         const struct msg *m, int64_t now_us, int64_t *idx)
+{
+    *idx = -1;
+    if (!m->type.p) {
+        r->counts.bad++;
+        return 0;
+    }
+    r->counts.messages++;
+    r->counts.recovered += m->recovered;
+    bool delta = span_is(m->type, "delta");
+    if (delta || span_is(m->type, "snapshot")) {
+        r->counts.deltas += delta;
+        r->counts.snapshots += !delta;
+        if (!m->id_ok || !m->has_version) {
+            r->counts.bad++;
+            return 0;
+        }
+        int64_t i = wb_ids_get(&r->ids, m->id.p, m->id.n);
+        if (i < 0 || view_reserve(v, (uint32_t)i, r->keep_views) != 0) {
+            return -ENOMEM;
+        }
+        uint64_t last = v->version[i];
+        v->version[i] = m->version;
+        *idx = !delta || last != 0 ? i : -1;
+        if (!delta) {
+            return 0;
+        }
+        if (last == 0) {
+            r->counts.orphans++;
+            snprintf(r->last_error, sizeof(r->last_error),
+                     "delta %s v%llu before its snapshot", r->ids.id[i],
+                     (unsigned long long)m->version);
+        } else if (m->version != last + 1) {
+            r->counts.gaps++;
+            snprintf(r->last_error, sizeof(r->last_error),
+                     "delta %s v%llu after v%llu", r->ids.id[i],
+                     (unsigned long long)m->version, (unsigned long long)last);
+        }
+        int64_t sent_ms;
+        if (r->measure && m->sent.p &&
+            wb_parse_rfc3339_ms(m->sent.p, m->sent.n, &sent_ms) == 0) {
+            wb_hist_add(&r->hist, now_us - sent_ms * 1000);
+        }
+        return 0;
+    }
+    if (span_is(m->type, "feed")) {
+        r->counts.feeds++;
+    } else if (span_is(m->type, "pong")) {
+        r->counts.pongs++;
+    } else if (span_is(m->type, "error")) {
+        r->counts.errors++;
+        snprintf(r->last_error, sizeof(r->last_error), "server error: %.*s",
+                 (int)(m->text.n > 120 ? 120 : m->text.n), m->text.p);
+    }
+    return 0;
+}
+
+/* ---- the full reader (with views: every member, strictly) ---------------- */
+
 /* The members of a message that matter here, found in one pass (0: absent;
  * the first of a repeated key wins). */
 struct fields {
@@ -538,112 +642,60 @@ static void fields_of(const char *text, const struct notify_json_tok *toks,
     }
 }
 
-/* Reads id and version of object token @holder (the message itself may be
- * token 0). Returns the match index, -1 when they are missing (counted
- * bad), or -2 when out of memory. */
-static int64_t id_version(struct wb_reader *r, struct wb_conn_view *v,
-                          const char *text, const struct fields *f,
-                          uint64_t *ver)
+/* Fills @m from object token @obj (the message). */
+static void msg_of_tokens(const char *text, const struct notify_json_tok *toks,
+                          uint32_t obj, struct msg *m)
 {
-    const struct notify_json_tok *toks = r->toks;
-    if (!f->id || !f->version || toks[f->id].type != NOTIFY_JSON_STRING ||
-        (toks[f->id].flags & NOTIFY_JSON_ESCAPED) ||
-        notify_json_u64(text, &toks[f->version], ver) != 0) {
-        r->counts.bad++;
-        return -1;
-    }
-    int64_t idx =
-        wb_ids_get(&r->ids, text + toks[f->id].start, toks[f->id].len);
-    if (idx < 0 || view_reserve(v, (uint32_t)idx, r->keep_views) != 0) {
-        return -2;
-    }
-    return idx;
-}
-
-static int read_message(struct wb_reader *r, struct wb_conn_view *v,
-                        const char *text, uint32_t msg, int64_t now_us)
-{
-    const struct notify_json_tok *toks = r->toks;
+    *m = (struct msg){
+        .text = {text + toks[obj].start, toks[obj].len},
+    };
     struct fields f;
-    fields_of(text, toks, msg, &f);
-    uint32_t tt = f.type;
-    if (!tt || toks[tt].type != NOTIFY_JSON_STRING) {
-        r->counts.bad++;
-        return 0;
+    fields_of(text, toks, obj, &f);
+    if (f.type && toks[f.type].type == NOTIFY_JSON_STRING &&
+        !(toks[f.type].flags & NOTIFY_JSON_ESCAPED)) {
+        m->type = (struct span){text + toks[f.type].start, toks[f.type].len};
     }
-    r->counts.messages++;
-    if (f.recovered) {
-        r->counts.recovered++;
+    m->recovered = f.recovered != 0;
+    if (f.sent && toks[f.sent].type == NOTIFY_JSON_STRING) {
+        m->sent = (struct span){text + toks[f.sent].start, toks[f.sent].len};
     }
-    uint64_t ver;
-    if (notify_json_eq(text, &toks[tt], "delta")) {
-        r->counts.deltas++;
-        int64_t idx = id_version(r, v, text, &f, &ver);
-        if (idx < 0) {
-            return idx == -2 ? -ENOMEM : 0;
+    struct fields mf = f;
+    if (m->type.p && span_is(m->type, "snapshot")) {
+        mf = (struct fields){0};
+        if (f.match && toks[f.match].type == NOTIFY_JSON_OBJECT) {
+            fields_of(text, toks, f.match, &mf);
         }
-        uint64_t last = v->version[idx];
-        if (last == 0) {
-            r->counts.orphans++;
-            snprintf(r->last_error, sizeof(r->last_error),
-                     "delta %s v%llu before its snapshot", r->ids.id[idx],
-                     (unsigned long long)ver);
-        } else if (ver != last + 1) {
-            r->counts.gaps++;
-            snprintf(r->last_error, sizeof(r->last_error),
-                     "delta %s v%llu after v%llu", r->ids.id[idx],
-                     (unsigned long long)ver, (unsigned long long)last);
-        }
-        v->version[idx] = ver;
-        uint32_t st = f.sent;
-        int64_t sent_ms;
-        if (r->measure && st && toks[st].type == NOTIFY_JSON_STRING &&
-            wb_parse_rfc3339_ms(text + toks[st].start, toks[st].len,
-                                &sent_ms) == 0) {
-            wb_hist_add(&r->hist, now_us - sent_ms * 1000);
-        }
-        if (r->keep_views && last != 0) {
-            return apply_delta(&v->match[idx], text, toks, msg);
-        }
-        return 0;
     }
-    if (notify_json_eq(text, &toks[tt], "snapshot")) {
-        r->counts.snapshots++;
-        uint32_t m = f.match;
-        if (!m || toks[m].type != NOTIFY_JSON_OBJECT) {
-            r->counts.bad++;
-            return 0;
-        }
-        struct fields mf;
-        fields_of(text, toks, m, &mf);
-        int64_t idx = id_version(r, v, text, &mf, &ver);
-        if (idx < 0) {
-            return idx == -2 ? -ENOMEM : 0;
-        }
-        v->version[idx] = ver;
-        if (r->keep_views) {
-            return apply_snapshot(&v->match[idx], text, toks, m);
-        }
-        return 0;
+    if (mf.id && toks[mf.id].type == NOTIFY_JSON_STRING &&
+        !(toks[mf.id].flags & NOTIFY_JSON_ESCAPED)) {
+        m->id = (struct span){text + toks[mf.id].start, toks[mf.id].len};
+        m->id_ok = true;
     }
-    if (notify_json_eq(text, &toks[tt], "feed")) {
-        r->counts.feeds++;
-    } else if (notify_json_eq(text, &toks[tt], "pong")) {
-        r->counts.pongs++;
-    } else if (notify_json_eq(text, &toks[tt], "error")) {
-        r->counts.errors++;
-        snprintf(r->last_error, sizeof(r->last_error), "server error: %.*s",
-                 (int)(toks[msg].len > 120 ? 120 : toks[msg].len),
-                 text + toks[msg].start);
-    }
-    return 0;
+    m->has_version = mf.version &&
+                     notify_json_u64(text, &toks[mf.version], &m->version) == 0;
 }
 
-int wb_read_frame(struct wb_reader *r, struct wb_conn_view *v, const char *text,
-                  size_t len, int64_t now_us)
+static int read_tokens(struct wb_reader *r, struct wb_conn_view *v,
+                       const char *text, uint32_t obj, int64_t now_us)
 {
-    r->counts.frames++;
-    r->counts.bytes += len;
+    struct msg m;
+    msg_of_tokens(text, r->toks, obj, &m);
+    int64_t idx;
+    int rc = count_message(r, v, &m, now_us, &idx);
+    if (rc != 0 || idx < 0 || !r->keep_views) {
+        return rc;
+    }
+    const struct notify_json_tok *toks = r->toks;
+    if (span_is(m.type, "snapshot")) {
+        return apply_snapshot(&v->match[idx], text, toks,
+                              notify_json_get(text, toks, obj, "match"));
+    }
+    return apply_delta(&v->match[idx], text, toks, obj);
+}
+
+static int read_frame_tokens(struct wb_reader *r, struct wb_conn_view *v,
+                             const char *text, size_t len, int64_t now_us)
+{
     int n;
     while ((n = notify_json_parse(text, len, r->toks, r->max_toks, NULL)) ==
            -ENOSPC) {
@@ -661,7 +713,7 @@ int wb_read_frame(struct wb_reader *r, struct wb_conn_view *v, const char *text,
         return 0;
     }
     if (r->toks[0].type == NOTIFY_JSON_OBJECT) {
-        return read_message(r, v, text, 0, now_us);
+        return read_tokens(r, v, text, 0, now_us);
     }
     if (r->toks[0].type != NOTIFY_JSON_ARRAY) {
         r->counts.bad++;
@@ -673,12 +725,282 @@ int wb_read_frame(struct wb_reader *r, struct wb_conn_view *v, const char *text,
             r->counts.bad++;
             continue;
         }
-        int rc = read_message(r, v, text, e, now_us);
+        int rc = read_tokens(r, v, text, e, now_us);
         if (rc != 0) {
             return rc;
         }
     }
     return 0;
+}
+
+/* ---- the lean reader (counting only) --------------------------------------
+ *
+ * What a million deltas a second needs: one pass over the frame that looks
+ * only at the members it counts and skips every other value (strings by
+ * memchr), without validating what it skips. The server's frames are
+ * valid JSON (the full reader checks that with --dump); anything this
+ * cannot follow is counted bad.
+ */
+
+struct scan {
+    const char *p, *end;
+};
+
+static void blank(struct scan *s)
+{
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
+        s->p++;
+    }
+}
+
+/* The first byte in [p, end) that is one of @n (1 to 5) bytes of @set, or
+ * end. Sixteen bytes a compare where SSE2 is there: most of a frame is
+ * plain text between them. */
+static inline __attribute__((always_inline)) const char *
+find_any(const char *p, const char *end, const char *set, int n)
+{
+#if defined(__SSE2__)
+    __m128i want[5];
+    for (int i = 0; i < n; i++) {
+        want[i] = _mm_set1_epi8(set[i]);
+    }
+    for (; end - p >= 16; p += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_cmpeq_epi8(b, want[0]);
+        for (int i = 1; i < n; i++) {
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(b, want[i]));
+        }
+        int mask = _mm_movemask_epi8(hit);
+        if (mask) {
+            return p + __builtin_ctz((unsigned)mask);
+        }
+    }
+#endif
+    for (; p < end; p++) {
+        if (memchr(set, *p, (size_t)n)) {
+            return p;
+        }
+    }
+    return end;
+}
+
+/* At an opening quote: sets @out to the raw contents, moves past the
+ * closing quote. */
+static bool scan_string(struct scan *s, struct span *out)
+{
+    const char *from = s->p + 1, *q = from;
+    for (;;) {
+        q = find_any(q, s->end, "\"\\", 2);
+        if (q >= s->end) {
+            return false;
+        }
+        if (*q == '\\') {
+            q += 2; /* the escaped byte, whatever it is */
+            continue;
+        }
+        *out = (struct span){from, (size_t)(q - from)};
+        s->p = q + 1;
+        return true;
+    }
+}
+
+static bool scan_skip(struct scan *s)
+{
+    struct span str;
+    if (s->p >= s->end) {
+        return false;
+    }
+    if (*s->p == '"') {
+        return scan_string(s, &str);
+    }
+    if (*s->p != '{' && *s->p != '[') {
+        s->p = find_any(s->p, s->end, ",}]", 3);
+        return s->p < s->end;
+    }
+    int depth = 0;
+    for (;;) {
+        s->p = find_any(s->p, s->end, "\"{}[]", 5);
+        if (s->p >= s->end) {
+            return false;
+        }
+        char c = *s->p;
+        if (c == '"') {
+            if (!scan_string(s, &str)) {
+                return false;
+            }
+            continue;
+        }
+        s->p++;
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (--depth == 0) {
+            return true;
+        }
+    }
+}
+
+/* Reads the value at s->p as a non-negative integer into *@out; sets
+ * *@ok false (and skips it) when it is something else. Returns false when
+ * the frame cannot be followed. */
+static bool scan_u64(struct scan *s, uint64_t *out, bool *ok)
+{
+    uint64_t v = 0;
+    const char *from = s->p;
+    *ok = true;
+    for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++) {
+        *ok = *ok && v <= (UINT64_MAX - 9) / 10;
+        v = v * 10 + (uint64_t)(*s->p - '0');
+    }
+    *out = v;
+    if (s->p > from && s->p < s->end &&
+        (*s->p == ',' || *s->p == '}' || *s->p == ' ')) {
+        return true;
+    }
+    *ok = false; /* a sign, a fraction, not a number: skip the rest */
+    return scan_skip(s);
+}
+
+/* Reads the object at s->p into @m: its type, id, version, sent and
+ * recovered; and when @match is not NULL, its "match" object into
+ * *@match. */
+static bool scan_object(struct scan *s, struct msg *m, struct msg *match)
+{
+    s->p++; /* '{' */
+    blank(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        struct span key, val;
+        blank(s);
+        if (s->p >= s->end || *s->p != '"' || !scan_string(s, &key)) {
+            return false;
+        }
+        blank(s);
+        if (s->p >= s->end || *s->p != ':') {
+            return false;
+        }
+        s->p++;
+        blank(s);
+        if (s->p >= s->end) {
+            return false;
+        }
+        bool is_str = *s->p == '"';
+        if (is_str && (span_is(key, "type") || span_is(key, "id") ||
+                       span_is(key, "sent"))) {
+            if (!scan_string(s, &val)) {
+                return false;
+            }
+            struct span *slot = key.n == 4 && key.p[0] == 't' ? &m->type
+                                : key.n == 2                  ? &m->id
+                                                              : &m->sent;
+            if (!slot->p) { /* the first of a repeated key wins */
+                *slot = val;
+                if (slot == &m->id) {
+                    m->id_ok = !memchr(val.p, '\\', val.n);
+                }
+            }
+        } else if (span_is(key, "version") && !m->seen_version) {
+            m->seen_version = true;
+            if (!scan_u64(s, &m->version, &m->has_version)) {
+                return false;
+            }
+        } else if (match && !match->text.p && *s->p == '{' &&
+                   span_is(key, "match")) {
+            match->text.p = s->p;
+            if (!scan_object(s, match, NULL)) {
+                return false;
+            }
+        } else {
+            m->recovered |= span_is(key, "recovered") && *s->p == 't';
+            if (!scan_skip(s)) {
+                return false;
+            }
+        }
+        blank(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (s->p < s->end && *s->p == '}') {
+            s->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+/* Reads the message at s->p. Returns 0, 1 when the frame cannot be
+ * followed (counted bad), or -ENOMEM. */
+static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
+                        struct scan *s, int64_t now_us)
+{
+    blank(s);
+    if (s->p >= s->end || *s->p != '{') {
+        r->counts.bad++;
+        return scan_skip(s) ? 0 : 1;
+    }
+    struct msg m = {.text = {s->p, 0}}, match = {0};
+    if (!scan_object(s, &m, &match)) {
+        r->counts.bad++;
+        return 1;
+    }
+    m.text.n = (size_t)(s->p - m.text.p);
+    if (m.type.p && span_is(m.type, "snapshot")) {
+        /* A snapshot's id and version are its match's. */
+        m.id = match.id;
+        m.id_ok = match.id_ok;
+        m.version = match.version;
+        m.has_version = match.has_version;
+    }
+    int64_t idx;
+    return count_message(r, v, &m, now_us, &idx);
+}
+
+static int read_frame_lean(struct wb_reader *r, struct wb_conn_view *v,
+                           const char *text, size_t len, int64_t now_us)
+{
+    struct scan s = {text, text + len};
+    blank(&s);
+    if (s.p < s.end && *s.p == '{') {
+        int rc = scan_message(r, v, &s, now_us);
+        return rc < 0 ? rc : 0;
+    }
+    if (s.p >= s.end || *s.p != '[') {
+        r->counts.bad++;
+        return 0;
+    }
+    s.p++;
+    blank(&s);
+    if (s.p < s.end && *s.p == ']') {
+        return 0;
+    }
+    for (;;) {
+        int rc = scan_message(r, v, &s, now_us);
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
+        }
+        blank(&s);
+        if (s.p < s.end && *s.p == ',') {
+            s.p++;
+            continue;
+        }
+        if (s.p >= s.end || *s.p != ']') {
+            r->counts.bad++;
+        }
+        return 0;
+    }
+}
+
+int wb_read_frame(struct wb_reader *r, struct wb_conn_view *v, const char *text,
+                  size_t len, int64_t now_us)
+{
+    r->counts.frames++;
+    r->counts.bytes += len;
+    return r->keep_views ? read_frame_tokens(r, v, text, len, now_us)
+                         : read_frame_lean(r, v, text, len, now_us);
 }
 
 /* ---- the dump
