@@ -48,6 +48,7 @@
                                is one log entry for "*" clients, but a list    \
                                subscription is one push per client */
 #define DRAIN_EVERY_US 2000 /* drain between writes this often */
+#define CLOSE_GRACE_US 1000000 /* for the 1001 close frames, when ending */
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
 #define RX_BUFFER      512 /* lws's per-connection receive buffer */
@@ -75,7 +76,9 @@ struct notify_state {
     lws_usec_t last_flush_us;
     lws_usec_t last_drain_us;
     uint32_t ready; /* enum notify_ready_what bits that are ok */
+    bool closing;   /* the actor is ending: clients are told 1001 */
     bool done;      /* the actor ended: leave run() */
+    lws_sorted_usec_list_t close_wait; /* ends the closing grace */
     int err;        /* a failure inside a callback: run() returns it */
     struct actor_metric *counter[16]; /* by counters[] */
     uint64_t published[16];           /* what each counter has so far */
@@ -142,10 +145,12 @@ static void io_close(void *io, uint16_t code, const char *reason)
     struct lws *wsi = io;
     struct notify_state *st = lws_context_user(lws_get_context(wsi));
     char peer[64];
-    ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "closing a WebSocket client", "code",
-                 ACTOR_LOG_INT(code), "reason", reason, "peer",
-                 lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "?",
-                 NULL);
+    if (code != LWS_CLOSE_STATUS_GOINGAWAY) { /* that one is logged once */
+        ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "closing a WebSocket client",
+                     "code", ACTOR_LOG_INT(code), "reason", reason, "peer",
+                     lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "?",
+                     NULL);
+    }
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
                      strlen(reason));
     /* A client that does not read never becomes writable: give the close
@@ -171,7 +176,8 @@ static void on_flush(lws_sorted_usec_list_t *sul);
  * at once when that is past (a long cycle). */
 static void arm_flush(struct notify_state *st)
 {
-    if (st->flush_armed || st->done || !notify__hub_flush_due(st->hub)) {
+    if (st->flush_armed || st->closing || st->done ||
+        !notify__hub_flush_due(st->hub)) {
         return;
     }
     lws_usec_t at = st->last_flush_us + (lws_usec_t)st->cfg.flush_ms * 1000;
@@ -180,14 +186,47 @@ static void arm_flush(struct notify_state *st)
     lws_sul_schedule(st->lws, 0, &st->flush, on_flush, at > now ? at - now : 0);
 }
 
+/* The closing grace is over, or the last client has gone: leave run(). */
+static void end_closing(lws_sorted_usec_list_t *sul)
+{
+    struct notify_state *st =
+        lws_container_of(sul, struct notify_state, close_wait);
+    st->done = true;
+}
+
+/* The actor is ending (shutdown, or its supervisor's exit): tells every
+ * client 1001 (going away, ws-protocol.md) so that it reconnects to the
+ * next instance, and gives the close frames CLOSE_GRACE_US to leave. A
+ * client that does not read is dropped when the grace ends. */
+static void start_closing(struct notify_state *st)
+{
+    st->closing = true;
+    uint32_t n = st->hub->n_clients;
+    if (n == 0) {
+        st->done = true;
+        lws_cancel_service(st->lws);
+        return;
+    }
+    actor_log(st->ctx, ACTOR_LOG_INFO, "closing WebSocket clients", "clients",
+              ACTOR_LOG_INT(n), "code", ACTOR_LOG_INT(LWS_CLOSE_STATUS_GOINGAWAY),
+              NULL);
+    for (struct notify__client *c = st->hub->clients; c; c = c->next) {
+        notify__hub_close_client(st->hub, c, LWS_CLOSE_STATUS_GOINGAWAY,
+                                 "server shutting down");
+    }
+    lws_sul_schedule(st->lws, 0, &st->close_wait, end_closing, CLOSE_GRACE_US);
+}
+
 /* Handles up to @max messages. When more wait, actor_drain() wakes us
  * again (through notify_wake), so the loop comes back here. */
 static void drain(struct notify_state *st, unsigned max)
 {
+    if (st->closing) {
+        return; /* the mailbox is done with */
+    }
     st->last_drain_us = lws_now_usecs();
     if (actor_drain(st->ctx, max) == ACTOR_DONE) {
-        st->done = true;
-        lws_cancel_service(st->lws);
+        start_closing(st);
         return;
     }
     arm_flush(st);
@@ -196,7 +235,7 @@ static void drain(struct notify_state *st, unsigned max)
 static void on_flush(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st = lws_container_of(sul, struct notify_state, flush);
-    if (st->done) {
+    if (st->closing || st->done) {
         st->flush_armed = false;
         return;
     }
@@ -391,12 +430,12 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* Reaches every protocol; only this one drains. With a flush
          * armed, the flush drains: until then the runtime does not wake
          * us again. */
-        if (st && st->hub && !st->done && !st->flush_armed) {
+        if (st && st->hub && !st->closing && !st->done && !st->flush_armed) {
             drain(st, DRAIN_BATCH);
         }
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (!is_ws_path(wsi)) {
+        if (!is_ws_path(wsi) || st->closing) {
             return 1;
         }
         if (st->hub->n_clients >= st->cfg.max_clients) {
@@ -433,6 +472,9 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             notify__hub_client_remove(st->hub, &s->c);
             s->linked = false;
             actor_metric_set(st->clients, st->hub->n_clients);
+            if (st->closing && st->hub->n_clients == 0) {
+                st->done = true; /* every client has its 1001 */
+            }
         }
         free(s->rx);
         s->rx = NULL;
@@ -735,6 +777,7 @@ static void notify_stop(struct actor_ctx *ctx, void *state,
         /* Closes every connection: CLOSED unlinks each from the hub. */
         lws_sul_cancel(&st->tick);
         lws_sul_cancel(&st->flush);
+        lws_sul_cancel(&st->close_wait);
         lws_context_destroy(st->lws);
         st->lws = NULL;
     }
