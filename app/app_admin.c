@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "actor/actor.h"
@@ -111,7 +112,43 @@ static int get_model(const char *body, size_t len, struct actor_buf *out,
     return 200;
 }
 
+/* Kills the actor registered under the name in @body, as the observer's
+ * "kill process" does on the BEAM: its supervisor restarts it, and
+ * /actors shows the restart. The admin actor does not kill itself (the
+ * answer could not be sent). */
+static int post_kill(const char *body, size_t len, struct actor_buf *out,
+                     const char **type)
+{
+    (void)type;
+    char name[64];
+    while (len > 0 && isspace((unsigned char)body[len - 1])) {
+        len--;
+    }
+    if (len == 0 || len >= sizeof(name)) {
+        actor_buf_str(out, "the body is the registered name of an actor\n");
+        return 400;
+    }
+    memcpy(name, body, len);
+    name[len] = '\0';
+    if (strcmp(name, "admin") == 0) {
+        actor_buf_str(out, "the admin actor answers this request\n");
+        return 409;
+    }
+    uint64_t pid = actor_whereis(name);
+    struct actor_exit why = {.kind = ACTOR_EXIT_KILLED};
+    snprintf(why.text, sizeof(why.text), "killed from the admin port");
+    if (!pid || actor_exit(NULL, pid, &why) != 0) {
+        actor_buf_printf(out, "no actor is registered as %s\n", name);
+        return 404;
+    }
+    actor_log(NULL, ACTOR_LOG_WARN, "actor killed by an operator", "name",
+              name, NULL);
+    actor_buf_printf(out, "killed %s\n", name);
+    return 200;
+}
+
 static const struct notify_route routes[] = {
+    {.method = "POST", .path = "/actors/kill", .handle = post_kill},
     {.method = "GET", .path = "/metrics", .handle = get_metrics},
     {.method = "GET", .path = "/actors", .handle = get_actors},
     {.method = "GET", .path = "/loglevel", .handle = get_loglevel},

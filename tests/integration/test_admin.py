@@ -8,6 +8,7 @@ headers, the refusals (404, 405, 411, 413), and the loopback-only bind."""
 import json
 import socket
 import subprocess
+import time
 import urllib.request
 
 from harness import check, run_tests
@@ -106,6 +107,57 @@ def test_actors_is_the_live_tree(s):
     check(tree["alive"] >= len(names) - 1, f"alive {tree['alive']}")
 
 
+def find_node(tree, name):
+    """The first node of /actors' @tree named @name, or None."""
+    stack = list(tree["tree"])
+    while stack:
+        n = stack.pop()
+        if n.get("name") == name:
+            return n
+        stack.extend(n.get("children", []))
+    return None
+
+
+def test_a_killed_stage_is_restarted(s):
+    def actors():
+        return json.loads(get(s.admin_port, "/actors")[2])
+    before = actors()
+    store = find_node(before, "store")
+    check(store is not None, "no store in /actors")
+    status, _, body = request(s.admin_port, "POST", "/actors/kill", b"store\n")
+    check(status == 200 and body == b"killed store\n",
+          f"POST /actors/kill store: {status} {body!r}")
+    deadline = time.monotonic() + 20
+    after = None
+    while time.monotonic() < deadline:
+        tree = actors()
+        node = find_node(tree, "store")
+        if node and node["pid"] != store["pid"]:
+            after = (tree, node)
+            break
+        time.sleep(0.1)
+    check(after is not None, "the store was not restarted within 20 s")
+    tree, node = after
+    check(node["restarts"] >= store["restarts"] + 1,
+          f"store restarts {store['restarts']} -> {node['restarts']}")
+    check(tree["restarts"] > before["restarts"],
+          f"tree restarts {before['restarts']} -> {tree['restarts']}")
+    check("actor killed by an operator" in s.daemon.output(), "kill not logged")
+    m = parse_metrics(get(s.admin_port, "/metrics")[2].decode())
+    check(m.get("scorewire_supervisor_restarts_total", 0) >= 1,
+          "scorewire_supervisor_restarts_total did not move")
+    # What cannot be killed, with its reason.
+    check(request(s.admin_port, "POST", "/actors/kill", b"nobody")[0] == 404,
+          "unknown name")
+    check(request(s.admin_port, "POST", "/actors/kill", b"admin")[0] == 409,
+          "the admin actor")
+    # The pipeline works again: ready once the store is back.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and http_get(s.http_port, "/readyz")[0] != 200:
+        time.sleep(0.2)
+    check(http_get(s.http_port, "/readyz")[0] == 200, "not ready after restart")
+
+
 def test_loglevel_at_run_time(s):
     status, _, body = http_get(s.admin_port, "/loglevel")
     check(status == 200 and body == b"info\n", f"GET /loglevel: {status} {body!r}")
@@ -189,6 +241,7 @@ def main():
         tests = [on(s, t) for t in (
             test_metrics_are_prometheus_text,
             test_actors_is_the_live_tree,
+            test_a_killed_stage_is_restarted,
             test_loglevel_at_run_time,
             test_model_view,
             test_operator_page_and_refusals,
