@@ -73,7 +73,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard tests/bench/*_bench.c)
 BENCHES := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
-BENCH_PARTS := runtime ingest model store notify journal
+BENCH_PARTS := runtime ingest model store notify
 
 ALL_OBJS := $(LIB_OBJS) $(BUILD)/app/main.o $(TEST_SUPPORT_OBJS) \
 	$(foreach t,$(TOOL_DIRS),$(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(t)/*.c))) \

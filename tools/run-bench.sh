@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/run-bench.sh - runs the benchmarks of one part (runtime, ingest,
-# model, store, notify, journal): build/<variant>/bench/<part>_bench and,
+# model, store, notify): build/<variant>/bench/<part>_bench and,
 # for end-to-end figures, tests/bench/<part>_bench.py. Each prints lines
 # `bench <name> <value> <unit>`; this script passes them through and fails
 # when a benchmark fails or prints none.
