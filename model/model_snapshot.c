@@ -196,7 +196,9 @@ int model_snapshot_json(struct actor_buf *out, uint32_t timeout_ms)
     if (rc != 0) {
         goto out_free;
     }
-    qsort(c->images, c->n, sizeof(c->images[0]), by_id);
+    if (c->n > 1) { /* no matches: images is NULL */
+        qsort(c->images, c->n, sizeof(c->images[0]), by_id);
+    }
     size_t mark = out->len;
     actor_buf_char(out, '[');
     for (size_t k = 0; k < c->n; k++) {
