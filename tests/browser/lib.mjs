@@ -29,6 +29,7 @@ export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: chromiumArgs,
+    timeout: 60000,
   });
 }
 

@@ -171,7 +171,10 @@ async function main() {
   // Keep the run's logs next to the screenshot, then leave nothing behind.
   const logs = path.join(outDir, 'make-run-logs');
   fs.rmSync(logs, { recursive: true, force: true });
-  fs.cpSync(path.join(varDir, 'log'), logs, { recursive: true, force: true });
+  if (fs.existsSync(path.join(varDir, 'log'))) {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.cpSync(path.join(varDir, 'log'), logs, { recursive: true, force: true });
+  }
   fs.rmSync(varDir, { recursive: true, force: true });
   if (failures.length) {
     fail(failures.join('\n'));
