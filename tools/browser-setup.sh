@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # tools/browser-setup.sh - makes the browser tests runnable: Debian's
-# chromium (installed by `make deps-test`) driven by playwright-core from
-# npm, pinned in tests/browser/package-lock.json. Playwright never
-# downloads a browser of its own here: the tests pass executablePath.
+# chromium (installed by `make deps-test`, or here when missing) driven by
+# playwright-core from npm, pinned in tests/browser/package-lock.json.
+# Playwright never downloads a browser of its own here: the tests pass
+# executablePath.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/tests/browser"
 
+# `make browser` on a fresh machine: what `make deps-test` would install.
+if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then
+    "$root/tools/deps.sh" test
+fi
 command -v chromium >/dev/null || {
     echo "browser-setup: chromium is missing (make deps-test installs it)" >&2
     exit 1

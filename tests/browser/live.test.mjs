@@ -2,36 +2,12 @@
 // the real daemon fed by feedsim: scores on the page change as the feed
 // says, and end equal to feedsim's expected final state. Screenshots go to
 // out/browser/.
-import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
-const outDir = path.join(root, 'out', 'browser');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-function fail(msg) {
-  throw new Error(msg);
-}
-
-// PostgreSQL and the daemon, through the integration tests' harness; it
-// keeps them until its stdin closes.
-async function startSystem() {
-  const sys = spawn('python3', [path.join(root, 'tests', 'integration', 'notify_system.py')],
-    { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
-  const lines = readline.createInterface({ input: sys.stdout });
-  const [first] = await Promise.race([
-    once(lines, 'line'),
-    once(sys, 'exit').then(([code]) => fail(`notify_system.py exited ${code}`)),
-  ]);
-  return { sys, info: JSON.parse(first) };
-}
+import { exited, fail, launch, outDir, startSystem, watchProblems, within } from './lib.mjs';
 
 async function cards(page) {
   return page.$$eval('[data-match-id]', (els) => els.map((el) => ({
@@ -44,22 +20,15 @@ async function cards(page) {
 }
 
 async function main() {
-  fs.mkdirSync(outDir, { recursive: true });
-  const { sys, info } = await startSystem();
+  const { info, stop } = await startSystem();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'scorewire-browser-'));
   const expectPath = path.join(tmp, 'expect.json');
   let browser;
   let feed;
   try {
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    browser = await launch();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') {
-        problems.push(`console: ${m.text()}`);
-      }
-    });
+    const problems = watchProblems(page);
     await page.goto(`http://127.0.0.1:${info.http_port}/`);
     await page.waitForFunction(() => document.documentElement.dataset.connection === 'live',
       null, { timeout: 20000 });
@@ -67,13 +36,15 @@ async function main() {
     feed = spawn(info.feedsim, ['--host', '127.0.0.1', '--port', String(info.feed_port),
       '--sent', 'wall', '--quiet', '--matches', '6', '--seed', '9', '--rate', '30',
       '--events', '450', '--expect', expectPath], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const feedDone = once(feed, 'exit');
+    // 450 events at 30 a second: about 15 s.
+    const feedDone = within(60000, 'feedsim to end', exited(feed));
 
     await page.waitForSelector('[data-match-id]', { timeout: 20000 });
     // Watch the scores while the feed plays.
     const seen = new Map(); // id -> set of "h-a"
     let done = false;
-    feedDone.then(() => { done = true; });
+    const finished = () => { done = true; };
+    feedDone.then(finished, finished);
     while (!done) {
       for (const c of await cards(page)) {
         if (!seen.has(c.id)) {
@@ -126,8 +97,7 @@ async function main() {
     if (browser) {
       await browser.close();
     }
-    sys.stdin.end();
-    await once(sys, 'exit');
+    await stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

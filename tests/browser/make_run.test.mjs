@@ -2,43 +2,52 @@
 // comes up (PostgreSQL, schema, daemon, demo feed), prints the page and
 // admin URLs, the live page in headless Chromium changes within 10 seconds,
 // the admin endpoint answers, and Ctrl-C stops everything it started.
-import { spawn } from 'node:child_process';
+//
+// It runs on free ports with its own DEMO_VAR (tools/run-demo.sh reads
+// both), so a developer's `make run` on the default ports and ./var goes on
+// undisturbed. Whatever Ctrl-C leaves behind is killed (and the test
+// fails), so a failing run leaks nothing either.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
-import { fail, launch, outDir, root, sleep, watchProblems } from './lib.mjs';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function get(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('error', () => resolve({ status: 0, body: '' }));
-    req.on('timeout', () => { req.destroy(); resolve({ status: 0, body: '' }); });
-  });
-}
+import {
+  exited, fail, freePort, launch, outDir, portOpen, request, root, sleep, watchProblems, within,
+} from './lib.mjs';
 
 // What the page shows: per match card, its score and clock text.
 async function view(page) {
   return page.$$eval('[data-match-id]', (els) => els.map((el) => el.textContent).join('|'));
+}
+
+// Processes this run started that are still there: any in make's process
+// group, and the ones run-demo.sh puts in sessions of their own (the
+// daemon, feedsim) or hands to the postgres user (the server), known by
+// their ports or the run's private directory on their command line.
+function leftovers(pgid, ports, varDir) {
+  const mine = new Set(Object.values(ports).map(String));
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let argv;
+    let stat;
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch (e) {
+      continue; // gone meanwhile, or a kernel thread
+    }
+    // pgrp is the 5th field; the 2nd, (comm), may hold spaces.
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    const cmd = argv.join(' ');
+    const onOurPort = argv.some((a, i) => i > 0 && /^--(feed-|http-|admin-)?port$/.test(argv[i - 1])
+      && mine.has(a));
+    if (pgrp === pgid || cmd.includes(varDir) || onOurPort) {
+      found.push(`${pid} ${cmd}`);
+    }
+  }
+  return found;
 }
 
 async function main() {
@@ -57,6 +66,7 @@ async function main() {
   const run = spawn('make', ['--no-print-directory', 'run'], {
     cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const runExit = exited(run);
   let output = '';
   const lines = readline.createInterface({ input: run.stdout });
   run.stderr.on('data', (d) => { output += d; });
@@ -71,13 +81,16 @@ async function main() {
       if (admin) { adminUrl = admin[1]; }
       if (line.includes('Ctrl-C stops everything')) { resolve(); }
     });
-    run.on('exit', (code) => reject(new Error(`make run exited ${code}:\n${output}`)));
+    runExit.then(([code, sig]) => reject(new Error(`make run exited ${code ?? sig}:\n${output}`)));
   });
   let browser;
+  const failures = [];
   try {
-    await Promise.race([up, sleep(240000).then(() => fail(`make run did not come up:\n${output}`))]);
-    if (!pageUrl || !adminUrl) {
-      fail(`make run did not print both URLs:\n${output}`);
+    // Building is done (make browser depends on all): PostgreSQL's initdb
+    // and start are most of this.
+    await within(120000, 'make run to come up', up).catch((e) => fail(`${e.message}; it said:\n${output}`));
+    if (pageUrl !== `http://127.0.0.1:${ports.http}/` || adminUrl !== `http://127.0.0.1:${ports.admin}/`) {
+      fail(`make run printed ${pageUrl} and ${adminUrl}, not the ports it was given:\n${output}`);
     }
     browser = await launch();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -99,45 +112,73 @@ async function main() {
       fail('the live page did not change within 10 seconds');
     }
     console.log(`ok   the live page changed after ${Date.now() - t0} ms`);
-    const metrics = await get(`${adminUrl}metrics`);
-    if (metrics.status !== 200 || !metrics.body.includes('scorewire_ingest_events_total')) {
-      fail(`admin /metrics answered ${metrics.status}`);
+    const metrics = await request(`${adminUrl}metrics`);
+    if (metrics.status !== 200 || !/^scorewire_ingest_events_total [1-9]/m.test(metrics.body)) {
+      fail(`admin /metrics answered ${metrics.status} without events counted:\n${metrics.body.slice(0, 2000)}`);
     }
-    const actors = await get(`${adminUrl}actors`);
-    if (actors.status !== 200 || !JSON.parse(actors.body).tree) {
-      fail(`admin /actors answered ${actors.status}`);
+    const actors = await request(`${adminUrl}actors`);
+    if (actors.status !== 200 || !Array.isArray(JSON.parse(actors.body).tree)) {
+      fail(`admin /actors answered ${actors.status}: ${actors.body.slice(0, 500)}`);
     }
     console.log('ok   the admin endpoint answers /metrics and /actors');
     if (problems.length) {
       fail(problems.join('\n'));
     }
+  } catch (e) {
+    failures.push(e.message);
   } finally {
     if (browser) {
       await browser.close();
     }
-    if (run.exitCode === null) {
-      process.kill(-run.pid, 'SIGINT');
-      const deadline = Date.now() + 60000;
-      while (run.exitCode === null && run.signalCode === null && Date.now() < deadline) {
-        await sleep(100);
-      }
+  }
+
+  // Ctrl-C, then what is left of this run after make has exited.
+  const pgDir = path.join(varDir, 'pg');
+  const pgPort = fs.existsSync(path.join(pgDir, 'port'))
+    ? Number(fs.readFileSync(path.join(pgDir, 'port'), 'utf8')) : 0;
+  const t1 = Date.now();
+  try {
+    process.kill(-run.pid, 'SIGINT');
+  } catch (e) {
+    // make has exited already: what it left is checked all the same
+  }
+  await within(60000, 'make run to stop after Ctrl-C', runExit).catch((e) => failures.push(e.message));
+  // make waits for run-demo.sh, which waits for each child it stops; allow
+  // a moment for the kernel to reap the last of PostgreSQL's workers.
+  let left = leftovers(run.pid, ports, varDir);
+  for (let i = 0; i < 20 && left.length; i++) {
+    await sleep(100);
+    left = leftovers(run.pid, ports, varDir);
+  }
+  if (left.length) {
+    failures.push(`still running after Ctrl-C (now killed):\n${left.join('\n')}`);
+    spawnSync(path.join(root, 'tools', 'pg.sh'), ['stop', pgDir, 'immediate'], { stdio: 'inherit' });
+    for (const line of left) {
+      try { process.kill(Number(line.split(' ')[0]), 'SIGKILL'); } catch (e) { /* gone */ }
     }
   }
-  // Everything it started is gone: nothing listens on its ports.
-  for (const port of Object.values(ports)) {
-    const open = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (open) {
-      fail(`port ${port} is still open after Ctrl-C`);
+  for (const port of [...Object.values(ports), pgPort].filter(Boolean)) {
+    if (await portOpen(port)) {
+      failures.push(`port ${port} is still open after Ctrl-C`);
     }
   }
   if (!output.includes('make run: stopped')) {
-    fail(`make run did not say it stopped:\n${output}`);
+    failures.push(`make run did not say it stopped:\n${output}`);
+  }
+  if (!failures.length) {
+    console.log(`ok   Ctrl-C stopped everything in ${Date.now() - t1} ms`);
+  }
+  // Keep the run's logs next to the screenshot, then leave nothing behind.
+  const logs = path.join(outDir, 'make-run-logs');
+  fs.rmSync(logs, { recursive: true, force: true });
+  if (fs.existsSync(path.join(varDir, 'log'))) {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.cpSync(path.join(varDir, 'log'), logs, { recursive: true, force: true });
   }
   fs.rmSync(varDir, { recursive: true, force: true });
-  console.log('ok   Ctrl-C stopped everything');
+  if (failures.length) {
+    fail(failures.join('\n'));
+  }
 }
 
 main().catch((e) => {

@@ -351,7 +351,10 @@
       return list;
     }
 
-    drawLegend(series) {
+    /* The legend, and for tests and tools the figures it stands for:
+     * each item's data-key, data-latest (the last value; empty when none)
+     * and data-max (the largest value in the window; empty when none). */
+    drawLegend(series, visible) {
       const keys = series.map((s) => s.key + '\u0000' + s.label).join('\u0001');
       if (keys !== this.legendKeys) {
         this.legendKeys = keys;
@@ -371,7 +374,13 @@
         );
       }
       series.forEach((s, i) => {
-        this.legend.children[i].querySelector('b').textContent = this.opts.fmt(latest(s.key));
+        const li = this.legend.children[i];
+        const last = latest(s.key);
+        const seen = visible[i].map((p) => p[1]).filter((v) => v != null);
+        li.querySelector('b').textContent = this.opts.fmt(last);
+        li.dataset.key = s.key;
+        li.dataset.latest = last == null ? '' : String(last);
+        li.dataset.max = seen.length ? String(Math.max(...seen)) : '';
       });
     }
 
@@ -395,7 +404,6 @@
       ctx.font = '11px ' + getComputedStyle(document.body).fontFamily;
 
       const series = this.resolve();
-      this.drawLegend(series);
       const x0 = 52, x1 = w - 8, y0 = 8, y1 = h - 20;
       const tMin = now - win;
       const X = (t) => x0 + ((t - tMin) / win) * (x1 - x0);
@@ -419,6 +427,7 @@
         }
         return pts;
       });
+      this.drawLegend(series, visible);
       const step = niceStep(Math.max(top, this.opts.floor) / 4);
       top = Math.max(step * Math.ceil(Math.max(top, this.opts.floor) / step), step);
       const Y = (v) => y1 - (v / top) * (y1 - y0);
