@@ -38,7 +38,10 @@ def wsbench(s, prefix, *args):
             "--pid", str(s.daemon.p.pid), "--bench-prefix", prefix,
             "--quiet"] + list(args)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=240)
-    sys.stderr.write(p.stdout + p.stderr)
+    # wsbench's own lines, for the record, not taken for this bench's
+    # figures (those are printed once, below).
+    for line in (p.stdout + p.stderr).splitlines():
+        sys.stderr.write(f"wsbench: {line}\n")
     if p.returncode != 0:
         raise SystemExit(f"wsbench exited {p.returncode}")
     return {line.split()[1]: (float(line.split()[2]), line.split()[3])
