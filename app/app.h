@@ -22,6 +22,7 @@ struct app_config {
     char *admin_bind;  /* the admin listener's address */
     /* storage */
     char *db;          /* libpq conninfo or URI; NULL: libpq's PG* env */
+    char *journal_dir;
     /* feeds */
     char *tokens;      /* file of "source token" lines, or NULL */
     unsigned doc_limit;   /* bytes in one feed document */

@@ -40,6 +40,8 @@ static const struct opt opts[] = {
      "address the admin port listens on"},
     {"db", OPT_STR, OFF(db), NULL,
      "PostgreSQL conninfo or URI (default: libpq's PG* environment)"},
+    {"journal-dir", OPT_STR, OFF(journal_dir), NULL,
+     "reserved for the local journal (not implemented yet; accepted, unused)"},
     {"tokens", OPT_STR, OFF(tokens), NULL,
      "file of source tokens, one \"source token\" per line"},
     {"doc-limit", OPT_UINT, OFF(doc_limit), "1048576",

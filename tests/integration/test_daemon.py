@@ -16,7 +16,7 @@ def test_help_lists_every_flag_and_env():
                          timeout=10)
     check(out.returncode == 0, f"--help exit {out.returncode}")
     for flag in ["--feed-port", "--http-port", "--admin-port", "--admin-bind",
-                 "--bind", "--db", "--tokens", "--log-level",
+                 "--bind", "--db", "--journal-dir", "--tokens", "--log-level",
                  "--log-format"]:
         check(flag in out.stdout, f"{flag} missing from --help")
         env = "SCOREWIRE_" + flag[2:].upper().replace("-", "_")
