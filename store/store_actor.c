@@ -376,6 +376,12 @@ static int committed(struct actor_ctx *ctx, struct store *s,
     actor_metric_add(s->m.events, b->events.rows);
     actor_metric_observe(s->m.batch_rows, (double)total);
     actor_metric_observe(s->m.flush_seconds, seconds);
+    if (actor_log_enabled(ACTOR_LOG_DEBUG)) {
+        /* The benchmark reads batch sizes and write times from these. */
+        actor_log(ctx, ACTOR_LOG_DEBUG, "batch written", "rows",
+                  ACTOR_LOG_INT(total), "events", ACTOR_LOG_INT(b->events.rows),
+                  "us", ACTOR_LOG_INT(seconds * 1e6), NULL);
+    }
     if (st->skipped > 0) {
         actor_metric_add(s->m.skipped, st->skipped);
         ACTOR_LOG_RL(ctx, ACTOR_LOG_INFO, "rows already stored, skipped",
