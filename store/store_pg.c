@@ -82,10 +82,12 @@ static const char copy_trailer[2] = "\377\377";
  * that reads them, vacuumed now and then). */
 static const char setup_sql[] =
     "SET client_min_messages = warning;"
+    "SET temp_buffers = '64MB';"
     "CREATE TEMP TABLE IF NOT EXISTS store_feed_events (LIKE feed_events);"
     "CREATE TEMP TABLE IF NOT EXISTS store_match_updates (LIKE match_updates);"
     "CREATE TEMP TABLE IF NOT EXISTS store_rejected (LIKE rejected_documents);"
-    "CREATE TEMP TABLE IF NOT EXISTS store_matches (LIKE matches);"
+    "CREATE TEMP TABLE IF NOT EXISTS store_matches (LIKE matches)"
+    " WITH (toast_tuple_target = 8160);"
     "CREATE TEMP TABLE IF NOT EXISTS store_incidents (LIKE incidents);"
     "CREATE TEMP TABLE IF NOT EXISTS store_offsets"
     " (source text NOT NULL, acked_seq bigint NOT NULL)";
@@ -717,7 +719,9 @@ static const char load_sql[] =
     " i.player, i.assist, i.confirmed, i.version"
     " FROM incidents i JOIN matches m ON m.id = i.match_id"
     " LEFT JOIN pos p ON p.match_id = i.match_id"
-    " AND p.incident_id = i.incident_id"
+    /* Keys are COLLATE "C" (schema.sql), ->> gives the default: say which
+     * (an older database's keys may have the default, this works for both). */
+    " AND p.incident_id = i.incident_id COLLATE \"C\""
     " WHERE NOT i.deleted AND %1$s"
     " ORDER BY i.match_id COLLATE \"C\", p.n NULLS LAST, i.version,"
     " i.incident_id COLLATE \"C\";"
