@@ -692,6 +692,57 @@ int store__pg_staged(struct store__pg *pg, long *rows)
     return err;
 }
 
+/* ---- which matches are stored ------------------------------------------- */
+
+int store__pg_stored(struct store__pg *pg, int64_t now_ms,
+                     const char *const *ids, size_t n, bool *stored)
+{
+    if (n == 0) {
+        return 0;
+    }
+    if (n > STORE__PG_STORED_MAX) {
+        return -EINVAL;
+    }
+    if (!pg->conn) {
+        return -ENOTCONN;
+    }
+    if (now_ms < pg->retry_at) {
+        return -EAGAIN;
+    }
+    actor_buf_reset(&pg->sql);
+    actor_buf_str(&pg->sql, "SELECT id FROM matches WHERE id IN (");
+    for (size_t i = 0; i < n; i++) {
+        actor_buf_printf(&pg->sql, "%s$%zu", i ? ", " : "", i + 1);
+    }
+    actor_buf_str(&pg->sql, ")");
+    if (pg->sql.err) {
+        return -ENOMEM;
+    }
+    memset(stored, 0, n * sizeof(*stored));
+    PGresult *res =
+        PQexecParams(pg->conn, pg->sql.data, (int)n, NULL, ids, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        char state[6];
+        snprintf(state, sizeof(state), "%s", s ? s : "");
+        set_error(pg, "stored", res);
+        PQclear(res);
+        int err = failed(pg, now_ms, state[0] ? state : NULL, false);
+        return err == -EEXIST ? -EINVAL : err;
+    }
+    /* A few hundred ids at most: a plain search is quick enough. */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (!stored[i] && strcmp(ids[i], id) == 0) {
+                stored[i] = true;
+            }
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
 /* ---- the start-up load --------------------------------------------------- */
 
 /* Phases after which a match changes no more (feed-protocol.md 3). */
