@@ -145,8 +145,10 @@ static double cpu_s(int pid)
     buf[n] = '\0';
     const char *p = strrchr(buf, ')');
     unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
-                            "%llu", &utime, &stime) != 2) {
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+                     "%llu",
+                     &utime, &stime) != 2) {
         return 0;
     }
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);

@@ -215,6 +215,7 @@ def one_round(cleanup, db, files, seed):
         "batches": n_batches,
         "batch_rows": batch_rows / n_batches if n_batches else 0,
         "write_p99": write_ms[len(write_ms) * 99 // 100] if write_ms else 0,
+        "write_busy": sum(write_ms) / 1000 / secs,
         "cpu_pg": (cpu1[0] - cpu0[0]) / secs,
         "cpu_daemon": (cpu1[1] - cpu0[1]) / secs,
         "cpu_feedsim": (cpu1[2] - cpu0[2]) / secs,
@@ -288,6 +289,7 @@ def main():
     print(f"bench store_e2e_batches {med('batches'):.0f} batches")
     print(f"bench store_e2e_batch_rows_mean {med('batch_rows'):.0f} rows")
     print(f"bench store_e2e_batch_write_p99_ms {med('write_p99'):.1f} ms")
+    print(f"bench store_e2e_write_busy {med('write_busy'):.2f} x")
     print(f"bench store_e2e_cpu_postgres {med('cpu_pg'):.2f} cores")
     print(f"bench store_e2e_cpu_scorewire {med('cpu_daemon'):.2f} cores")
     print(f"bench store_e2e_cpu_feedsim {med('cpu_feedsim'):.2f} cores")
