@@ -730,9 +730,11 @@ static int serve_asking(struct actor_ctx *ctx, struct store *s)
             done++;
         }
     }
-    memmove(s->asking, s->asking + done,
-            (s->n_asking - done) * sizeof(*s->asking));
-    s->n_asking -= done;
+    if (done > 0) {
+        memmove(s->asking, s->asking + done,
+                (s->n_asking - done) * sizeof(*s->asking));
+        s->n_asking -= done;
+    }
     return err;
 }
 
