@@ -61,7 +61,9 @@
  * A feed that starts 400 matches at once would cost 400 load queries in a
  * row, each a round trip and a transaction, ahead of every batch (measured:
  * about 0.3 s, the p99 of the e2e bench's ack latency). So such requests
- * wait for the kick (the mailbox drained up to them), one query tells
+ * wait for a kick of their own (MSG_ASK: the mailbox drained up to them;
+ * the batch's kick is left alone, so batches keep their size), one query
+ * tells
  * which of them the database holds, the others are answered "nothing
  * stored" at once and only the stored ones are loaded one by one.
  */
@@ -70,6 +72,8 @@ enum {
     MSG_KICK = 0x3f0, /* to itself: the mailbox is drained up to here */
     MSG_FLUSH,        /* timer: the batch is batch_ms old */
     MSG_RETRY,        /* timer: the backoff allows another attempt */
+    MSG_ASK,          /* to itself: the mailbox is drained up to the kept
+                         one-match requests */
 };
 
 #define SOURCE_PREFIX "source:"
@@ -111,6 +115,7 @@ struct store {
                                        since */
     bool outage;                    /* "database unreachable" was logged */
     bool kick_queued;
+    bool ask_queued;
     uint64_t rejected_id;       /* the last dead-letter id given */
     int64_t batch_since;        /* ms: the batch's first row; 0: empty */
     uint64_t flush_timer;       /* 0: none */
@@ -120,7 +125,7 @@ struct store {
     size_t n_waiting;
     size_t cap_waiting;
     struct actor_msg **asking; /* one-match load requests, answered
-                                  together at the next kick */
+                                  together at MSG_ASK */
     size_t n_asking;
     size_t cap_asking;
     struct actor_buf name; /* scratch: "source:<name>" */
@@ -864,7 +869,7 @@ static int on_load_req(struct actor_ctx *ctx, struct store *s,
         if (!asks_database(s, m)) {
             return answer_load_one(ctx, s, m); /* at once, no query */
         }
-        /* after() sends the kick that answers it. */
+        /* after() sends the MSG_ASK that answers it. */
         return keep(&s->asking, &s->n_asking, &s->cap_asking, &m->hdr);
     }
     if (s->n_waiting == 0 && s->loaded) {
@@ -893,11 +898,13 @@ static int on_acked_req(struct actor_ctx *ctx, struct store *s,
 static int on_kick(struct actor_ctx *ctx, struct store *s)
 {
     s->kick_queued = false;
-    int err = serve_asking(ctx, s);
-    if (err != 0 || s->cfg.no_idle_flush) {
-        return err;
-    }
     return flush(ctx, s);
+}
+
+static int on_ask(struct actor_ctx *ctx, struct store *s)
+{
+    s->ask_queued = false;
+    return serve_asking(ctx, s);
 }
 
 static int on_flush_timer(struct actor_ctx *ctx, struct store *s)
@@ -912,20 +919,20 @@ static int on_retry(struct actor_ctx *ctx, struct store *s)
     return catch_up(ctx, s);
 }
 
-/* Sends the kick (see DESIGN) unless one is on its way. Returns 0 or
- * -ENOMEM. */
-static int kick(struct actor_ctx *ctx, struct store *s)
+/* Sends itself a kick of @type (MSG_KICK, MSG_ASK; see DESIGN) unless
+ * *@queued says one is on its way. Returns 0 or -ENOMEM. */
+static int kick(struct actor_ctx *ctx, uint32_t type, bool *queued)
 {
-    if (s->kick_queued) {
+    if (*queued) {
         return 0;
     }
-    struct actor_msg *k = actor_msg_new(sizeof(*k), MSG_KICK);
+    struct actor_msg *k = actor_msg_new(sizeof(*k), type);
     if (!k) {
         return -ENOMEM;
     }
-    /* Refused only by a full mailbox: the rows rule acts, and the next
-     * message tries again for kept requests. */
-    s->kick_queued = actor_send_or_free(NULL, actor_self(ctx), k) == 0;
+    /* Refused only by a full mailbox: for the batch the rows rule acts;
+     * for kept requests the next message tries again. */
+    *queued = actor_send_or_free(NULL, actor_self(ctx), k) == 0;
     return 0;
 }
 
@@ -936,7 +943,7 @@ static int kick(struct actor_ctx *ctx, struct store *s)
  */
 static int after(struct actor_ctx *ctx, struct store *s)
 {
-    int err = s->n_asking > 0 ? kick(ctx, s) : 0;
+    int err = s->n_asking > 0 ? kick(ctx, MSG_ASK, &s->ask_queued) : 0;
     if (err != 0) {
         return err;
     }
@@ -955,7 +962,7 @@ static int after(struct actor_ctx *ctx, struct store *s)
                 }
             }
             if (!s->cfg.no_idle_flush) {
-                err = kick(ctx, s);
+                err = kick(ctx, MSG_KICK, &s->kick_queued);
                 if (err != 0) {
                     return err;
                 }
@@ -1006,6 +1013,9 @@ static int store_handle(struct actor_ctx *ctx, void *state,
         break;
     case MSG_RETRY:
         rc = on_retry(ctx, s);
+        break;
+    case MSG_ASK:
+        rc = on_ask(ctx, s);
         break;
     default:
         return actor_fail(ctx, "unexpected message type %#x", msg->type);
