@@ -24,12 +24,21 @@
 -- matches.snapshot (queried by the page).
 -- Update-heavy tables keep free space in each page (fillfactor) so that an
 -- update of a row stays on its page (HOT) and leaves the index alone.
+-- matches is rewritten, snapshot and all, by every batch that touches the
+-- match: toast_tuple_target keeps rows up to a page inline and
+-- uncompressed (by default a row past 2 kB, a snapshot late in a match, is
+-- pglz-compressed at every write, and read back compressed).
+-- Key columns (ids, source names) compare bytewise (COLLATE "C"), whatever
+-- the database's locale: every key lookup and index insert of a batch
+-- compares them, a linguistic collation costs a strcoll() each time, and
+-- no one reads these keys in a linguistic order (the store loads with
+-- ORDER BY ... COLLATE "C" anyway).
 
 BEGIN;
 SET LOCAL client_min_messages = warning;
 
 CREATE TABLE IF NOT EXISTS feed_events (
-    source      text        NOT NULL,
+    source      text        COLLATE "C" NOT NULL,
     seq         bigint      NOT NULL CHECK (seq > 0),
     received_at timestamptz NOT NULL,
     sent_at     timestamptz,
@@ -50,7 +59,7 @@ CREATE INDEX IF NOT EXISTS feed_events_received_at
     ON feed_events USING brin (received_at);
 
 CREATE TABLE IF NOT EXISTS matches (
-    id            text        PRIMARY KEY,
+    id            text        COLLATE "C" PRIMARY KEY,
     version       bigint      NOT NULL CHECK (version > 0),
     sport         text,
     competition   text,
@@ -70,7 +79,7 @@ CREATE TABLE IF NOT EXISTS matches (
     start_text    text,
     msgnr         numeric(20, 0) CHECK (msgnr >= 0),
     source        text
-) WITH (fillfactor = 70);
+) WITH (fillfactor = 70, toast_tuple_target = 8160);
 COMMENT ON TABLE matches IS
     'One row per match: its latest durable state. The model is rebuilt from '
     'it (and incidents) at start-up.';
@@ -91,8 +100,8 @@ COMMENT ON COLUMN matches.msgnr IS
 COMMENT ON COLUMN matches.source IS 'Source of the last applied event.';
 
 CREATE TABLE IF NOT EXISTS incidents (
-    match_id    text    NOT NULL,
-    incident_id text    NOT NULL,
+    match_id    text    COLLATE "C" NOT NULL,
+    incident_id text    COLLATE "C" NOT NULL,
     type        text,
     team        text    CHECK (team IN ('home', 'away')),
     minute      integer CHECK (minute >= 0),
@@ -114,7 +123,7 @@ COMMENT ON COLUMN incidents.version IS
 COMMENT ON COLUMN incidents.assist IS 'The assist, or the player coming on.';
 
 CREATE TABLE IF NOT EXISTS match_updates (
-    match_id text   NOT NULL,
+    match_id text   COLLATE "C" NOT NULL,
     version  bigint NOT NULL CHECK (version > 0),
     delta    json   NOT NULL,
     source   text,
@@ -151,7 +160,7 @@ CREATE INDEX IF NOT EXISTS rejected_documents_received_at
     ON rejected_documents (received_at);
 
 CREATE TABLE IF NOT EXISTS source_offsets (
-    source     text        PRIMARY KEY,
+    source     text        COLLATE "C" PRIMARY KEY,
     acked_seq  bigint      NOT NULL CHECK (acked_seq >= 0),
     updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -366,6 +366,17 @@ int store__pg_write(struct store__pg *pg, struct store__batch *b,
 int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
                    uint32_t retention_s, struct store_load **out);
 
+/* Ids store__pg_stored() takes in one query. */
+#define STORE__PG_STORED_MAX 1000u
+
+/*
+ * Sets @stored[i] to whether matches has a row for @ids[i], for @n ids
+ * (at most STORE__PG_STORED_MAX, each valid UTF-8; not owned), in one
+ * query. Returns 0, -ENOTCONN, -ECONNRESET, -EAGAIN, -EINVAL, -ENOMEM.
+ */
+int store__pg_stored(struct store__pg *pg, int64_t now_ms,
+                     const char *const *ids, size_t n, bool *stored);
+
 /* How a server error is handled, by SQLSTATE (NULL: no server error). */
 enum store__pg_class {
     STORE__PG_TRANSIENT, /* the server refused for now: retry after backoff */
@@ -374,6 +385,10 @@ enum store__pg_class {
     STORE__PG_PERMANENT  /* the statement can never succeed as it is */
 };
 enum store__pg_class store__pg_classify(const char *sqlstate);
+
+/* Returns a new load holding nothing (what the database has for a match it
+ * does not store), or NULL when out of memory. */
+struct store_load *store__load_empty(void);
 
 /* Builds a load from the four result sets of the load query (offsets,
  * matches, incidents, highest rejected id). Returns 0, -EINVAL, -ENOMEM. */

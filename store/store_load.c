@@ -325,6 +325,11 @@ out_invalid:
     return -EINVAL;
 }
 
+struct store_load *store__load_empty(void)
+{
+    return store__calloc(1, sizeof(struct store_load));
+}
+
 void store_load_free(struct store_load *load)
 {
     free(load);

@@ -82,10 +82,12 @@ static const char copy_trailer[2] = "\377\377";
  * that reads them, vacuumed now and then). */
 static const char setup_sql[] =
     "SET client_min_messages = warning;"
+    "SET temp_buffers = '64MB';"
     "CREATE TEMP TABLE IF NOT EXISTS store_feed_events (LIKE feed_events);"
     "CREATE TEMP TABLE IF NOT EXISTS store_match_updates (LIKE match_updates);"
     "CREATE TEMP TABLE IF NOT EXISTS store_rejected (LIKE rejected_documents);"
-    "CREATE TEMP TABLE IF NOT EXISTS store_matches (LIKE matches);"
+    "CREATE TEMP TABLE IF NOT EXISTS store_matches (LIKE matches)"
+    " WITH (toast_tuple_target = 8160);"
     "CREATE TEMP TABLE IF NOT EXISTS store_incidents (LIKE incidents);"
     "CREATE TEMP TABLE IF NOT EXISTS store_offsets"
     " (source text NOT NULL, acked_seq bigint NOT NULL)";
@@ -690,6 +692,57 @@ int store__pg_staged(struct store__pg *pg, long *rows)
     return err;
 }
 
+/* ---- which matches are stored ------------------------------------------- */
+
+int store__pg_stored(struct store__pg *pg, int64_t now_ms,
+                     const char *const *ids, size_t n, bool *stored)
+{
+    if (n == 0) {
+        return 0;
+    }
+    if (n > STORE__PG_STORED_MAX) {
+        return -EINVAL;
+    }
+    if (!pg->conn) {
+        return -ENOTCONN;
+    }
+    if (now_ms < pg->retry_at) {
+        return -EAGAIN;
+    }
+    actor_buf_reset(&pg->sql);
+    actor_buf_str(&pg->sql, "SELECT id FROM matches WHERE id IN (");
+    for (size_t i = 0; i < n; i++) {
+        actor_buf_printf(&pg->sql, "%s$%zu", i ? ", " : "", i + 1);
+    }
+    actor_buf_str(&pg->sql, ")");
+    if (pg->sql.err) {
+        return -ENOMEM;
+    }
+    memset(stored, 0, n * sizeof(*stored));
+    PGresult *res =
+        PQexecParams(pg->conn, pg->sql.data, (int)n, NULL, ids, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        char state[6];
+        snprintf(state, sizeof(state), "%s", s ? s : "");
+        set_error(pg, "stored", res);
+        PQclear(res);
+        int err = failed(pg, now_ms, state[0] ? state : NULL, false);
+        return err == -EEXIST ? -EINVAL : err;
+    }
+    /* A few hundred ids at most: a plain search is quick enough. */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (!stored[i] && strcmp(ids[i], id) == 0) {
+                stored[i] = true;
+            }
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
 /* ---- the start-up load --------------------------------------------------- */
 
 /* Phases after which a match changes no more (feed-protocol.md 3). */
@@ -717,7 +770,9 @@ static const char load_sql[] =
     " i.player, i.assist, i.confirmed, i.version"
     " FROM incidents i JOIN matches m ON m.id = i.match_id"
     " LEFT JOIN pos p ON p.match_id = i.match_id"
-    " AND p.incident_id = i.incident_id"
+    /* Keys are COLLATE "C" (schema.sql), ->> gives the default: say which
+     * (an older database's keys may have the default, this works for both). */
+    " AND p.incident_id = i.incident_id COLLATE \"C\""
     " WHERE NOT i.deleted AND %1$s"
     " ORDER BY i.match_id COLLATE \"C\", p.n NULLS LAST, i.version,"
     " i.incident_id COLLATE \"C\";"

@@ -779,6 +779,55 @@ static void test_load_one(void **state)
     cluster_up();
 }
 
+/* Many matches starting at once: their requests are answered together (one
+ * query says which are stored), each with the right answer, in order. */
+static void test_load_one_together(void **state)
+{
+    (void)state;
+    struct recorder *r = recorder(0, NULL, 0);
+    store_spawn();
+    feed("feed-a", 1, one, 1, false);
+    actor_run_until_idle();
+    assert_int_equal(pgq_int("SELECT count(*) FROM matches"), 1);
+
+    enum { NEW = 40 };
+    char id[32];
+    for (int i = 0; i < NEW; i++) {
+        snprintf(id, sizeof(id), "m:new-%d", i);
+        send_store(&store_load_req_msg_new(rec_pids[0], id)->hdr);
+        if (i == NEW / 2) {
+            send_store(&store_load_req_msg_new(rec_pids[0], "m:1")->hdr);
+            /* Not UTF-8: the database cannot take it; the rest can. */
+            send_store(&store_load_req_msg_new(rec_pids[0], "m:\xff")->hdr);
+        }
+    }
+    send_store(&store_load_req_msg_new(rec_pids[0], "m:1")->hdr);
+    int before = r->n_loaded;
+    actor_run_until_idle();
+    assert_int_equal(r->n_loaded - before, NEW + 3);
+
+    int k = before;
+    for (int i = 0; i < NEW; i++) {
+        struct store_loaded_msg *m = r->loaded[k++];
+        assert_int_equal(m->status, 0);
+        assert_null(m->image);
+        assert_non_null(m->load);
+        assert_int_equal(m->load->n_matches, 0);
+        if (i == NEW / 2) {
+            m = r->loaded[k++];
+            assert_int_equal(m->status, 0);
+            assert_int_equal(m->load->n_matches, 1);
+            assert_string_equal(m->load->matches[0].id, "m:1");
+            m = r->loaded[k++];
+            assert_int_equal(m->status, -EINVAL);
+        }
+    }
+    struct store_loaded_msg *m = r->loaded[k++];
+    assert_int_equal(m->status, 0);
+    assert_int_equal(m->load->n_matches, 1);
+    assert_int_equal(m->load->matches[0].version, 1);
+}
+
 static void test_outage(void **state)
 {
     (void)state;
@@ -1121,6 +1170,7 @@ int main(void)
         T(test_stale_event_ignored),
         T(test_load_all),
         T(test_load_one),
+        T(test_load_one_together),
         T(test_outage),
         T(test_init_waits_for_database),
         T(test_batch_rules),

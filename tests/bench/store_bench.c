@@ -129,6 +129,31 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds (user + system) process @pid has used: the server backend's
+ * own work, whatever else the machine runs meanwhile. */
+static double cpu_s(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return 0;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+                     "%llu",
+                     &utime, &stime) != 2) {
+        return 0;
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static struct pgtemp cluster;
 
 static void die(const char *what, const char *why)
@@ -367,6 +392,7 @@ static int cmp_double(const void *a, const void *b)
 
 struct run {
     double seconds;
+    double pg_cpu_s; /* the backend's CPU seconds */
     size_t batches;
     double p50_ms, p99_ms;
 };
@@ -403,6 +429,8 @@ static struct run run_writer(const struct profile *pr, struct bench_event *evs,
     size_t n_lat = 0;
     uint64_t rejected_id = 0;
 
+    int backend = store__pg_backend_pid(pg);
+    double cpu0 = cpu_s(backend);
     double t0 = now_s();
     for (size_t i = 0; i < n_events; i++) {
         struct bench_event *be = &evs[i];
@@ -438,7 +466,9 @@ static struct run run_writer(const struct profile *pr, struct bench_event *evs,
     if (!store__batch_is_empty(b)) {
         flush(pg, b, lat, &n_lat);
     }
-    struct run r = {.seconds = now_s() - t0, .batches = n_lat};
+    struct run r = {.seconds = now_s() - t0,
+                    .pg_cpu_s = cpu_s(backend) - cpu0,
+                    .batches = n_lat};
     qsort(lat, n_lat, sizeof(*lat), cmp_double);
     r.p50_ms = lat[n_lat / 2];
     r.p99_ms = lat[n_lat * 99 / 100];
@@ -544,14 +574,18 @@ static long long count_rows(PGconn *c, const char *prefix)
     return total;
 }
 
+static double raw_cpu_s; /* the last raw COPY's backend CPU seconds */
+
 static double run_raw_copy(PGconn *c, const struct actor_buf *data)
 {
+    double cpu0 = cpu_s(PQbackendPID(c));
     double t0 = now_s();
     exec_ok(c, "BEGIN");
     for (size_t i = 0; i < N_TABLES; i++) {
         copy_in(c, tables[i], &data[i]);
     }
     exec_ok(c, "COMMIT");
+    raw_cpu_s = cpu_s(PQbackendPID(c)) - cpu0;
     return now_s() - t0;
 }
 
@@ -927,7 +961,7 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
     struct actor_buf data[N_TABLES];
     struct run best = {.seconds = 1e30};
     double best_raw = 1e30;
-    double ratio[ROUNDS];
+    double ratio[ROUNDS], cpu_ratio[ROUNDS];
     long long rows = 0;
     for (int round = 0; round < ROUNDS; round++) {
         empty_tables(c, "");
@@ -938,6 +972,7 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
         double raw = limit_round(c, round, data, &rows, pr->name);
         best_raw = raw < best_raw ? raw : best_raw;
         ratio[round] = raw / w.seconds;
+        cpu_ratio[round] = w.pg_cpu_s > 0 ? raw_cpu_s / w.pg_cpu_s : 0;
     }
     for (size_t i = 0; i < N_TABLES; i++) {
         actor_buf_release(&data[i]);
@@ -955,6 +990,8 @@ static void run_profile(PGconn *c, const struct profile *pr, size_t n_events)
            (double)rows / best_raw);
     printf("bench store_writer%s%s_vs_copy_ratio %.3f x\n", sep, pr->name,
            median(ratio, ROUNDS));
+    printf("bench store_writer%s%s_server_cpu_ratio %.3f x\n", sep, pr->name,
+           median(cpu_ratio, ROUNDS));
     printf("bench store_writer%s%s_events_per_s %.0f events/s\n", sep, pr->name,
            (double)n_events / best.seconds);
     printf("bench store_writer%s%s_batch_p50_ms %.2f ms\n", sep, pr->name,
@@ -988,12 +1025,24 @@ int main(int argc, char **argv)
                  tables[i]);
         exec_ok(c, sql);
     }
+    /* LIKE copies no storage parameters: the copies take the real tables'
+     * (fillfactor, toast_tuple_target) so both sides store rows alike. */
+    exec_ok(c, "DO $$ DECLARE r record; BEGIN"
+               " FOR r IN SELECT relname, reloptions FROM pg_class"
+               " WHERE reloptions IS NOT NULL AND relkind = 'r'"
+               " AND relname IN ('feed_events', 'match_updates',"
+               " 'rejected_documents', 'matches', 'incidents',"
+               " 'source_offsets') LOOP"
+               " EXECUTE format('ALTER TABLE %I SET (%s)', 'bench_' ||"
+               " r.relname, array_to_string(r.reloptions, ', '));"
+               " END LOOP; END $$");
     printf("# store writer vs raw COPY, PostgreSQL 15, fsync=%s\n",
            fsync ? "on" : "off");
     static const struct profile profiles[] = {
         {"", 1, 10, 2200},
         {"big", 4, 10, 10000},
         {"wide", 4, 500, 10000},
+        {"live", 4, 400, 2400},
     };
     const char *only = getenv("STORE_BENCH_ONLY");
     const char *window = getenv("STORE_BENCH_WINDOW");
@@ -1001,7 +1050,8 @@ int main(int argc, char **argv)
         actor_window = (uint32_t)strtoul(window, NULL, 10);
     }
     for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
-        if (!only || strcmp(only, "writer") == 0) {
+        if (!only || strcmp(only, "writer") == 0 ||
+            strcmp(only, profiles[i].name) == 0) {
             run_profile(c, &profiles[i], n_events);
         }
     }

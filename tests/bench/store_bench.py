@@ -6,28 +6,55 @@ the pipeline wrote, into empty copies of the same tables, in the same
 database, in the same run.
 
 DESIGN
+The workload is what a busy afternoon looks like to the store: MATCHES
+matches live at once (400 by default; each plays about 500 events, so
+EVENTS = 150,000 stops every one of them mid-game and no round runs out of
+matches, which the old 40-match default did after some 20,000 events),
+four sources, feedsim's window of 500 unacknowledged events per source.
+What a match costs the store is one matches row (its jsonb snapshot) per
+batch that touches it, so the number of live matches matters as much as
+the event rate; STORE_BENCH_MATCHES moves it.
+
 feedsim measures the run (elapsed_s: its first connection to the last ack
 it waited for) and each document's latency (its last send to the ack that
-covered it). The rows the run left are exported (COPY TO, binary) right
-after it, except the feed-state versions written when feedsim disconnects
-(match_updates rows no event caused), which come after the last ack. The
-limit loads those files into empty tables made LIKE the real ones
-(INCLUDING ALL: the same indexes and constraints) in one transaction with
-a durable COMMIT, client-side (\\copy), as the daemon sends its rows. Each
-round starts from empty tables and a fresh daemon; a warm-up round first
-(WAL files, caches), then ROUNDS rounds: the ratio is the median of the
-rounds' ratios, rates and latencies the best round's.
+covered it). The daemon starts before the clock (its feed port is open
+once its store has loaded the database), so the run is the feed's steady
+state plus what a match costs when it first appears.
 
-Needs the daemon with every stage wired; until then it fails (no figures).
+The limit: the rows the run left are exported (COPY TO, binary) right
+after it, except the feed-state versions written when feedsim disconnects
+(match_updates rows no event caused), which come after the last ack. They
+are loaded into empty tables made LIKE the real ones (INCLUDING ALL, and
+the same storage parameters: the same indexes, constraints, collations)
+in one transaction with a durable COMMIT, client-side (\\copy), as the
+daemon sends its rows. Each round starts from empty tables, a checkpoint
+and a fresh daemon; a warm-up round first (WAL files, caches), then ROUNDS
+rounds. Every figure is the median over the rounds (the ratio the median
+of the rounds' own ratios: each pair ran under the same conditions).
+
+It also says where the time went, per round: batches and their mean size
+(the daemon logs each commit at debug level), and the CPU the postgres
+processes, the daemon and feedsim used over the run, in cores.
+
+  STORE_BENCH_EVENTS=N   events per round (150000)
+  STORE_BENCH_MATCHES=N  live matches (400)
+  STORE_BENCH_SOURCES=N  sources (4)
+  STORE_BENCH_WINDOW=N   feedsim's window per source (500)
+  STORE_BENCH_ROUNDS=N   timed rounds (3)
+  STORE_BENCH_ARGS="..." more daemon flags (--batch-rows ...)
+
 Run by tools/run-bench.sh store, next to the C store_bench.
 """
 
 import json
 import os
+import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -39,16 +66,20 @@ from pgtemp import Cluster  # noqa: E402
 SCOREWIRE = program("scorewire")
 FEEDSIM = program("scorewire-feedsim")
 
-EVENTS = int(os.environ.get("STORE_BENCH_EVENTS", "60000"))
+EVENTS = int(os.environ.get("STORE_BENCH_EVENTS", "150000"))
 SOURCES = int(os.environ.get("STORE_BENCH_SOURCES", "4"))
 WINDOW = int(os.environ.get("STORE_BENCH_WINDOW", "500"))
-MATCHES = int(os.environ.get("STORE_BENCH_MATCHES", "40"))
-ROUNDS = 3
+MATCHES = int(os.environ.get("STORE_BENCH_MATCHES", "400"))
+ROUNDS = int(os.environ.get("STORE_BENCH_ROUNDS", "3"))
+DAEMON_ARGS = os.environ.get("STORE_BENCH_ARGS", "").split()
 TABLES = ["feed_events", "match_updates", "rejected_documents", "matches",
           "incidents", "source_offsets"]
 # What each table's export takes: all but the versions no event caused.
 EXPORT = {t: f"SELECT * FROM {t}" for t in TABLES}
 EXPORT["match_updates"] = "SELECT * FROM match_updates WHERE seq IS NOT NULL"
+BATCH_LINE = re.compile(rb'msg="batch written" rows=(\d+) events=(\d+)'
+                        rb' us=(\d+)')
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def fail(why):
@@ -71,12 +102,46 @@ def empty(db, prefix):
          ";\nCHECKPOINT;\n")
 
 
+def make_copies(db):
+    """Empty tables LIKE the real ones, with their storage parameters."""
+    script = ""
+    for t in TABLES:
+        opts = psql(db, "SELECT array_to_string(reloptions, ', ') FROM"
+                    f" pg_class WHERE oid = '{t}'::regclass").strip()
+        script += f"CREATE TABLE bench_{t} (LIKE {t} INCLUDING ALL)"
+        script += f" WITH ({opts});\n" if opts else ";\n"
+    psql(db, script)
+
+
+def cpu_seconds(pids):
+    """utime + stime of @pids (those still alive), in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / TICK
+
+
+def postgres_pids(db):
+    """The postmaster and its children (backends, WAL writer, ...)."""
+    with open(os.path.join(db.pgdir, "data", "postmaster.pid")) as f:
+        postmaster = f.readline().strip()
+    r = subprocess.run(["pgrep", "-P", postmaster], capture_output=True,
+                       text=True)
+    return [int(postmaster)] + [int(p) for p in r.stdout.split()]
+
+
 def daemon(cleanup, db):
     feed = free_port()
     p = cleanup.add(Proc("bench-daemon", [
         SCOREWIRE, "--db", db.conninfo, "--bind", "127.0.0.1",
         "--feed-port", str(feed), "--http-port", str(free_port()),
-        "--admin-port", str(free_port())]))
+        "--admin-port", str(free_port()), "--log-level", "debug"]
+        + DAEMON_ARGS))
     wait_until("the daemon to start", lambda: port_open(feed)
                or not p.alive(), timeout=60)
     if not port_open(feed):
@@ -85,28 +150,54 @@ def daemon(cleanup, db):
     return p, feed
 
 
+def batches(p):
+    """(batches, rows, write times in ms) the daemon has logged so far."""
+    p.log.flush()
+    with open(p.log_path, "rb") as f:
+        found = BATCH_LINE.findall(f.read())
+    return (len(found), sum(int(r) for r, _, _ in found),
+            sorted(int(us) / 1000 for _, _, us in found))
+
+
 def run_feedsim(feed, seed):
-    r = subprocess.run([FEEDSIM, "--port", str(feed), "--rate", "0",
-                        "--events", str(EVENTS), "--sources", str(SOURCES),
-                        "--window", str(WINDOW), "--matches", str(MATCHES),
-                        "--seed", str(seed), "--sent", "wall", "-q"],
-                       capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in r.stdout.splitlines()
+    """Runs feedsim; returns its stats and its CPU seconds."""
+    f = subprocess.Popen([FEEDSIM, "--port", str(feed), "--rate", "0",
+                          "--events", str(EVENTS), "--sources", str(SOURCES),
+                          "--window", str(WINDOW), "--matches", str(MATCHES),
+                          "--seed", str(seed), "--sent", "wall", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = f.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        f.kill()
+        fail("feedsim took more than 300 s")
+    # communicate() reaped it: its CPU is in our children's usage.
+    lines = [ln for ln in out.decode().splitlines()
              if ln.startswith('{"complete"')]
-    if r.returncode != 0 or not lines:
-        fail(f"feedsim exit {r.returncode}: {r.stderr.strip()[-500:]}")
+    if f.returncode != 0 or not lines:
+        fail(f"feedsim exit {f.returncode}: {err.decode().strip()[-500:]}")
     stats = json.loads(lines[-1])
     if not stats["complete"]:
         fail("feedsim did not get every ack")
     return stats
 
 
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def one_round(cleanup, db, files, seed):
     """A fresh daemon on empty tables, one feedsim run, the rows exported.
-    Returns (feedsim's stats, rows exported)."""
+    Returns a dict of the round's figures."""
     empty(db, "")
     p, feed = daemon(cleanup, db)
+    pg = postgres_pids(db)
+    cpu0 = (cpu_seconds(pg), cpu_seconds([p.p.pid]), children_cpu())
     stats = run_feedsim(feed, seed)
+    cpu1 = (cpu_seconds(postgres_pids(db)), cpu_seconds([p.p.pid]),
+            children_cpu())
+    n_batches, batch_rows, write_ms = batches(p)
     script = "".join(f"\\copy ({EXPORT[t]}) TO '{files[t]}' (FORMAT binary)\n"
                      for t in TABLES)
     script += "SELECT " + " + ".join(
@@ -114,7 +205,21 @@ def one_round(cleanup, db, files, seed):
     rows = int(psql(db, script).strip().splitlines()[-1])
     p.signal(signal.SIGTERM)
     p.wait(timeout=30)
-    return stats, rows
+    secs = stats["elapsed_s"]
+    return {
+        "secs": secs,
+        "events": stats["events_acked"],
+        "rows": rows,
+        "p50": stats["latency_ms"]["p50"],
+        "p99": stats["latency_ms"]["p99"],
+        "batches": n_batches,
+        "batch_rows": batch_rows / n_batches if n_batches else 0,
+        "write_p99": write_ms[len(write_ms) * 99 // 100] if write_ms else 0,
+        "write_busy": sum(write_ms) / 1000 / secs,
+        "cpu_pg": (cpu1[0] - cpu0[0]) / secs,
+        "cpu_daemon": (cpu1[1] - cpu0[1]) / secs,
+        "cpu_feedsim": (cpu1[2] - cpu0[2]) / secs,
+    }
 
 
 def raw_copy(db, files):
@@ -133,44 +238,61 @@ def raw_copy(db, files):
     return float(out[-2]), int(out[-1])
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def main():
     work = tmpdir("store-bench")
     files = {t: os.path.join(work, f"{t}.bin") for t in TABLES}
+    started = time.monotonic()
+    rounds = []
     try:
         with Cluster(fsync=True) as db, Cleanup() as cleanup:
-            psql(db, "".join(f"CREATE TABLE bench_{t} (LIKE {t} INCLUDING"
-                             " ALL);\n" for t in TABLES))
-            one_round(cleanup, db, files, 1)  # warm-up
-            ratios, best, raw_best, rows = [], None, None, None
+            make_copies(db)
+            one_round(cleanup, db, files, 2)  # warm-up: WAL files, caches
             for _ in range(ROUNDS):
                 # The same seed: the same rows every round.
-                stats, n = one_round(cleanup, db, files, 2)
+                r = one_round(cleanup, db, files, 2)
                 raw_s, raw_rows = raw_copy(db, files)
-                if raw_rows != n or (rows is not None and n != rows):
-                    fail(f"rounds left {rows} and {n} rows, the raw COPY"
-                         f" loaded {raw_rows}")
-                rows = n
-                ratios.append(raw_s / stats["elapsed_s"])
-                if best is None or stats["elapsed_s"] < best["elapsed_s"]:
-                    best = stats
-                raw_best = raw_s if raw_best is None else min(raw_best, raw_s)
-            stats = best
+                if raw_rows != r["rows"] or (rounds and
+                                             r["rows"] != rounds[0]["rows"]):
+                    fail(f"a round left {r['rows']} rows, the first "
+                         f"{rounds[0]['rows'] if rounds else r['rows']},"
+                         f" the raw COPY loaded {raw_rows}")
+                r["raw_s"] = raw_s
+                r["ratio"] = raw_s / r["secs"]
+                rounds.append(r)
+                print(f"# round: {r['events'] / r['secs']:.0f} events/s,"
+                      f" ratio {r['ratio']:.3f}, p99 {r['p99']:.0f} ms,"
+                      f" {r['batches']} batches", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    ratios.sort()
-    secs = stats["elapsed_s"]
-    print(f"# end to end: {EVENTS} events, {SOURCES} sources, window "
+    def med(key):
+        return median([r[key] for r in rounds])
+
+    rows = rounds[0]["rows"]
+    events = rounds[0]["events"]
+    print(f"# end to end: {events} events, {SOURCES} sources, window "
           f"{WINDOW}, {MATCHES} matches, fsync on; {rows} rows; "
-          f"{ROUNDS} rounds")
-    print(f"bench store_e2e_events_per_s {stats['events_acked'] / secs:.0f}"
-          " events/s")
-    print(f"bench store_e2e_rows_per_s {rows / secs:.0f} rows/s")
-    print(f"bench store_raw_copy_rows_per_s {rows / raw_best:.0f} rows/s")
-    print(f"bench store_vs_copy_ratio {ratios[len(ratios) // 2]:.3f} x")
-    lat = stats["latency_ms"]
-    print(f"bench store_ack_latency_p50_ms {lat['p50']:.2f} ms")
-    print(f"bench store_ack_latency_p99_ms {lat['p99']:.2f} ms")
+          f"{ROUNDS} rounds after a warm-up, medians; "
+          f"{time.monotonic() - started:.0f} s")
+    print(f"bench store_e2e_events_per_s {events / med('secs'):.0f} events/s")
+    print(f"bench store_e2e_rows_per_s {rows / med('secs'):.0f} rows/s")
+    print(f"bench store_raw_copy_rows_per_s {rows / med('raw_s'):.0f} rows/s")
+    print(f"bench store_vs_copy_ratio {med('ratio'):.3f} x")
+    print(f"bench store_ack_latency_p50_ms {med('p50'):.2f} ms")
+    print(f"bench store_ack_latency_p99_ms {med('p99'):.2f} ms")
+    print(f"bench store_e2e_batches {med('batches'):.0f} batches")
+    print(f"bench store_e2e_batch_rows_mean {med('batch_rows'):.0f} rows")
+    print(f"bench store_e2e_batch_write_p99_ms {med('write_p99'):.1f} ms")
+    print(f"bench store_e2e_write_busy {med('write_busy'):.2f} x")
+    print(f"bench store_e2e_cpu_postgres {med('cpu_pg'):.2f} cores")
+    print(f"bench store_e2e_cpu_scorewire {med('cpu_daemon'):.2f} cores")
+    print(f"bench store_e2e_cpu_feedsim {med('cpu_feedsim'):.2f} cores")
 
 
 if __name__ == "__main__":
