@@ -34,7 +34,7 @@
  * wall time would count other programs' turns. The two-thread figure sums
  * the threads' rates: what two free cores do.
  *
- * Memory: heap in use (mallinfo2) before and after building SIZE_MATCHES
+ * Memory: heap in use (jemalloc's stats.allocated, or mallinfo2) before and after building SIZE_MATCHES
  * matches with a fixture, status, clock, score and 20 incidents each,
  * their updates released: what the model keeps per match (the state, the
  * image, its texts and its incident list, with malloc's own overhead).
@@ -57,6 +57,29 @@
 #define MIN_NS       1500000000ull
 #define SIZE_MATCHES 20000
 #define N_INC        20
+
+
+/* jemalloc's mallctl() when the release build links it (mallinfo2() then
+ * says nothing), else NULL. */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+            size_t newlen) __attribute__((weak));
+
+/* Bytes the program has allocated and not freed: jemalloc's
+ * stats.allocated (refreshed through its epoch), or glibc's small chunks
+ * and mmapped blocks. */
+static size_t heap_in_use(void)
+{
+    if (mallctl) {
+        uint64_t epoch = 1;
+        size_t allocated = 0, len = sizeof(allocated);
+        if (mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0 &&
+            mallctl("stats.allocated", &allocated, &len, NULL, 0) == 0) {
+            return allocated;
+        }
+    }
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
 
 static const char *const players[] = {
     "B. Saka",    "M. Odegaard",  "D. Rice",      "G. Jesus",   "K. Havertz",
@@ -353,7 +376,7 @@ static void bench_memory(void)
     apply(&warm, &em, &json_bytes);
     model__match_release(&warm);
 
-    size_t before = mallinfo2().uordblks;
+    size_t before = heap_in_use();
     struct model__match *ms = malloc(SIZE_MATCHES * sizeof(*ms));
     if (!ms) {
         die("malloc", -ENOMEM);
@@ -374,7 +397,7 @@ static void bench_memory(void)
             apply(&ms[i], &tick, &json_bytes);
         }
     }
-    size_t after = mallinfo2().uordblks;
+    size_t after = heap_in_use();
     if (ms[0].image->n_incidents != N_INC) {
         die("incidents", (int)ms[0].image->n_incidents);
     }
@@ -756,12 +779,6 @@ static void bench_actors_rate(unsigned schedulers, const char *cores)
         }
         free(feeders[f].pool);
     }
-}
-
-static size_t heap_in_use(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd; /* small chunks and mmapped blocks */
 }
 
 static void bench_actors_memory(void)
