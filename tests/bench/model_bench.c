@@ -34,7 +34,8 @@
  * wall time would count other programs' turns. The two-thread figure sums
  * the threads' rates: what two free cores do.
  *
- * Memory: heap in use (jemalloc's stats.allocated, or mallinfo2) before and after building SIZE_MATCHES
+ * Memory: heap in use (jemalloc's stats.allocated, or mallinfo2) before
+ * and after building SIZE_MATCHES
  * matches with a fixture, status, clock, score and 20 incidents each,
  * their updates released: what the model keeps per match (the state, the
  * image, its texts and its incident list, with malloc's own overhead).
@@ -57,7 +58,6 @@
 #define MIN_NS       1500000000ull
 #define SIZE_MATCHES 20000
 #define N_INC        20
-
 
 /* jemalloc's mallctl() when the release build links it (mallinfo2() then
  * says nothing), else NULL. */
