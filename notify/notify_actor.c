@@ -44,10 +44,10 @@
 
 #define DRAIN_BATCH 256 /* messages per drain when woken */
 #define DRAIN_SLICE                                                            \
-    32                      /* messages per drain between writes: an update    \
-                               is one log entry for "*" clients, but a list    \
-                               subscription is one push per client */
-#define DRAIN_EVERY_US 2000 /* drain between writes this often */
+    32                         /* messages per drain between writes: an update \
+                                  is one log entry for "*" clients, but a list \
+                                  subscription is one push per client */
+#define DRAIN_EVERY_US 2000    /* drain between writes this often */
 #define CLOSE_GRACE_US 1000000 /* for the 1001 close frames, when ending */
 #define WS_PATH        "/ws"
 #define WS_PROTOCOL    "scorewire.v1"
@@ -60,9 +60,8 @@
 _Static_assert(LWS_PRE <= NOTIFY__HEADROOM, "lws needs more headroom");
 
 struct notify_state {
-    struct actor_ctx *ctx;
+    struct notify__service svc; /* ctx, lws, done, err */
     struct notify_config cfg;
-    struct lws_context *lws;
     struct notify__hub *hub;
     struct lws_protocols protocols[3];
     struct lws_http_mount mounts[3];
@@ -77,11 +76,9 @@ struct notify_state {
     lws_usec_t last_drain_us;
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool closing;   /* the actor is ending: clients are told 1001 */
-    bool done;      /* the actor ended: leave run() */
     lws_sorted_usec_list_t close_wait; /* ends the closing grace */
-    int err;        /* a failure inside a callback: run() returns it */
-    struct actor_metric *counter[16]; /* by counters[] */
-    uint64_t published[16];           /* what each counter has so far */
+    struct actor_metric *counter[16];  /* by counters[] */
+    uint64_t published[16];            /* what each counter has so far */
     struct actor_metric *clients, *too_large, *latency;
 };
 
@@ -146,7 +143,7 @@ static void io_close(void *io, uint16_t code, const char *reason)
     struct notify_state *st = lws_context_user(lws_get_context(wsi));
     char peer[64];
     if (code != LWS_CLOSE_STATUS_GOINGAWAY) { /* that one is logged once */
-        ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "closing a WebSocket client",
+        ACTOR_LOG_RL(st->svc.ctx, ACTOR_LOG_WARN, "closing a WebSocket client",
                      "code", ACTOR_LOG_INT(code), "reason", reason, "peer",
                      lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "?",
                      NULL);
@@ -159,31 +156,21 @@ static void io_close(void *io, uint16_t code, const char *reason)
     lws_callback_on_writable(wsi);
 }
 
-static void fail_in_callback(struct notify_state *st, int err, const char *what)
-{
-    actor_log(st->ctx, ACTOR_LOG_ERROR, "notify failing", "in", what, "err",
-              strerror(-err), NULL);
-    if (!st->err) {
-        st->err = err;
-    }
-    st->done = true;
-    lws_cancel_service(st->lws); /* leave lws_service() promptly */
-}
-
 static void on_flush(lws_sorted_usec_list_t *sul);
 
 /* Arms the next flush when the log moved: flush_ms after the last one, or
  * at once when that is past (a long cycle). */
 static void arm_flush(struct notify_state *st)
 {
-    if (st->flush_armed || st->closing || st->done ||
+    if (st->flush_armed || st->closing || st->svc.done ||
         !notify__hub_flush_due(st->hub)) {
         return;
     }
     lws_usec_t at = st->last_flush_us + (lws_usec_t)st->cfg.flush_ms * 1000;
     lws_usec_t now = lws_now_usecs();
     st->flush_armed = true;
-    lws_sul_schedule(st->lws, 0, &st->flush, on_flush, at > now ? at - now : 0);
+    lws_sul_schedule(st->svc.lws, 0, &st->flush, on_flush,
+                     at > now ? at - now : 0);
 }
 
 /* The closing grace is over, or the last client has gone: leave run(). */
@@ -191,7 +178,7 @@ static void end_closing(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st =
         lws_container_of(sul, struct notify_state, close_wait);
-    st->done = true;
+    st->svc.done = true;
 }
 
 /* The actor is ending (shutdown, or its supervisor's exit): tells every
@@ -203,18 +190,18 @@ static void start_closing(struct notify_state *st)
     st->closing = true;
     uint32_t n = st->hub->n_clients;
     if (n == 0) {
-        st->done = true;
-        lws_cancel_service(st->lws);
+        notify__service_end(&st->svc);
         return;
     }
-    actor_log(st->ctx, ACTOR_LOG_INFO, "closing WebSocket clients", "clients",
-              ACTOR_LOG_INT(n), "code", ACTOR_LOG_INT(LWS_CLOSE_STATUS_GOINGAWAY),
-              NULL);
+    actor_log(st->svc.ctx, ACTOR_LOG_INFO, "closing WebSocket clients",
+              "clients", ACTOR_LOG_INT(n), "code",
+              ACTOR_LOG_INT(LWS_CLOSE_STATUS_GOINGAWAY), NULL);
     for (struct notify__client *c = st->hub->clients; c; c = c->next) {
         notify__hub_close_client(st->hub, c, LWS_CLOSE_STATUS_GOINGAWAY,
                                  "server shutting down");
     }
-    lws_sul_schedule(st->lws, 0, &st->close_wait, end_closing, CLOSE_GRACE_US);
+    lws_sul_schedule(st->svc.lws, 0, &st->close_wait, end_closing,
+                     CLOSE_GRACE_US);
 }
 
 /* Handles up to @max messages. When more wait, actor_drain() wakes us
@@ -225,7 +212,7 @@ static void drain(struct notify_state *st, unsigned max)
         return; /* the mailbox is done with */
     }
     st->last_drain_us = lws_now_usecs();
-    if (actor_drain(st->ctx, max) == ACTOR_DONE) {
+    if (actor_drain(st->svc.ctx, max) == ACTOR_DONE) {
         start_closing(st);
         return;
     }
@@ -235,7 +222,7 @@ static void drain(struct notify_state *st, unsigned max)
 static void on_flush(lws_sorted_usec_list_t *sul)
 {
     struct notify_state *st = lws_container_of(sul, struct notify_state, flush);
-    if (st->closing || st->done) {
+    if (st->closing || st->svc.done) {
         st->flush_armed = false;
         return;
     }
@@ -313,11 +300,11 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct notify_state *st = lws_container_of(sul, struct notify_state, tick);
     int rc = notify__hub_tick(st->hub, actor_now_ms());
     if (rc != 0) {
-        fail_in_callback(st, rc, "tick");
+        notify__service_fail(&st->svc, "notify failing", rc, "tick");
         return;
     }
     publish(st);
-    lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
+    lws_sul_schedule(st->svc.lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
 }
 
 /* ---- WebSocket ---------------------------------------------------------- */
@@ -344,7 +331,7 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
     struct notify__frame f;
     int rc = notify__hub_frame(st->hub, &s->c, &f);
     if (rc < 0) {
-        fail_in_callback(st, rc, "frame");
+        notify__service_fail(&st->svc, "notify failing", rc, "frame");
         return 0;
     }
     if (rc == 0) {
@@ -388,7 +375,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
             int rc =
                 notify__hub_client_rx(st->hub, &s->c, bin, sizeof(bin) - 1);
             if (rc != 0) {
-                fail_in_callback(st, rc, "receive");
+                notify__service_fail(&st->svc, "notify failing", rc, "receive");
             }
         }
         return 0;
@@ -397,7 +384,8 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     if (!(first && last)) {
         char *rx = realloc(s->rx, total ? total : 1);
         if (!rx) {
-            fail_in_callback(st, -ENOMEM, "receive");
+            notify__service_fail(&st->svc, "notify failing", -ENOMEM,
+                                 "receive");
             return 0;
         }
         memcpy(rx + s->rx_len, in, len);
@@ -414,7 +402,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     s->rx = NULL;
     s->rx_len = 0;
     if (rc != 0) {
-        fail_in_callback(st, rc, "receive");
+        notify__service_fail(&st->svc, "notify failing", rc, "receive");
     }
     return 0;
 }
@@ -430,7 +418,8 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* Reaches every protocol; only this one drains. With a flush
          * armed, the flush drains: until then the runtime does not wake
          * us again. */
-        if (st && st->hub && !st->closing && !st->done && !st->flush_armed) {
+        if (st && st->hub && !st->closing && !st->svc.done &&
+            !st->flush_armed) {
             drain(st, DRAIN_BATCH);
         }
         return 0;
@@ -439,7 +428,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return 1;
         }
         if (st->hub->n_clients >= st->cfg.max_clients) {
-            ACTOR_LOG_RL(st->ctx, ACTOR_LOG_WARN, "connection refused",
+            ACTOR_LOG_RL(st->svc.ctx, ACTOR_LOG_WARN, "connection refused",
                          "reason", "max_clients", NULL);
             return 1;
         }
@@ -456,7 +445,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
         if (rc != 0) {
-            fail_in_callback(st, rc, "established");
+            notify__service_fail(&st->svc, "notify failing", rc, "established");
             return -1;
         }
         s->linked = true;
@@ -473,7 +462,7 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             s->linked = false;
             actor_metric_set(st->clients, st->hub->n_clients);
             if (st->closing && st->hub->n_clients == 0) {
-                st->done = true; /* every client has its 1001 */
+                st->svc.done = true; /* every client has its 1001 */
             }
         }
         free(s->rx);
@@ -510,7 +499,8 @@ static int http_request(struct notify_state *st, struct http_session *h,
                          st->ready & NOTIFY_READY_MODEL ? "" : " model");
     }
     if (h->out.body.err) {
-        fail_in_callback(st, h->out.body.err, "http");
+        notify__service_fail(&st->svc, "notify failing", h->out.body.err,
+                             "http");
         return -1;
     }
     return notify__http_answer(wsi, &h->out, status,
@@ -639,7 +629,7 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     if (!st) {
         return -ENOMEM;
     }
-    st->ctx = ctx;
+    st->svc.ctx = ctx;
     if (arg) {
         st->cfg = *(const struct notify_config *)arg;
     } else {
@@ -673,19 +663,19 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     notify__lws_logging();
     struct lws_context_creation_info info;
     setup_lws_info(st, &info);
-    st->lws = lws_create_context(&info);
-    if (!st->lws) {
+    st->svc.lws = lws_create_context(&info);
+    if (!st->svc.lws) {
         /* lws says why on its log; bind failures are the usual cause. */
         actor_log(ctx, ACTOR_LOG_ERROR, "lws_create_context failed", "port",
                   ACTOR_LOG_INT(cfg->port), NULL);
         rc = -EADDRINUSE;
         goto out_hub;
     }
-    struct lws_vhost *vh = lws_get_vhost_by_name(st->lws, "scorewire");
+    struct lws_vhost *vh = lws_get_vhost_by_name(st->svc.lws, "scorewire");
     actor_log(ctx, ACTOR_LOG_INFO, "listening", "port",
               ACTOR_LOG_INT(vh ? lws_get_vhost_listen_port(vh) : cfg->port),
               "web_root", cfg->web_root, NULL);
-    lws_sul_schedule(st->lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
+    lws_sul_schedule(st->svc.lws, 0, &st->tick, on_tick, LWS_USEC_PER_SEC);
     *state = st;
     return 0;
 
@@ -701,19 +691,13 @@ static int notify_run(struct actor_ctx *ctx, void *state)
     struct notify_state *st = state;
     (void)ctx;
     drain(st, DRAIN_BATCH); /* what arrived before the loop started */
-    while (!st->done) {
-        if (lws_service(st->lws, 0) < 0) {
-            actor_log(st->ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);
-            return -EIO;
-        }
-    }
-    return st->err;
+    return notify__service_run(&st->svc);
 }
 
 static void notify_wake(void *state)
 {
     struct notify_state *st = state;
-    lws_cancel_service(st->lws);
+    lws_cancel_service(st->svc.lws);
 }
 
 static int handle_update(struct notify_state *st, struct actor_msg *msg)
@@ -771,15 +755,16 @@ static void notify_stop(struct actor_ctx *ctx, void *state,
     if (!st) {
         return;
     }
-    st->done = true; /* no draining from callbacks lws makes while closing */
-    if (st->lws) {
+    st->svc.done =
+        true; /* no draining from callbacks lws makes while closing */
+    if (st->svc.lws) {
         publish(st);
         /* Closes every connection: CLOSED unlinks each from the hub. */
         lws_sul_cancel(&st->tick);
         lws_sul_cancel(&st->flush);
         lws_sul_cancel(&st->close_wait);
-        lws_context_destroy(st->lws);
-        st->lws = NULL;
+        lws_context_destroy(st->svc.lws);
+        st->svc.lws = NULL;
     }
     notify__hub_free(st->hub);
     free(st);

@@ -150,16 +150,13 @@ void notify__admin_req_release(struct notify__admin_req *r)
 /* ---- the lws glue -------------------------------------------------------- */
 
 struct admin_state {
-    struct actor_ctx *ctx;
+    struct notify__service svc; /* ctx, lws, done, err */
     struct notify_admin_config cfg;
-    struct lws_context *lws;
     struct lws_protocols protocols[2];
     struct lws_http_mount *mounts; /* one per route path, then the files */
     char **mount_paths;            /* owned copies, by mount */
     size_t n_mounts;
     struct lws_protocol_vhost_options headers[NOTIFY__SECURITY_HEADERS];
-    bool done; /* the actor ended: leave run() */
-    int err;   /* a failure inside a callback: run() returns it */
 };
 
 /* Per-session data of an HTTP transaction on a route. */
@@ -174,17 +171,6 @@ static const char *const method_names[] = {
     [LWSHUMETH_PATCH] = "PATCH",     [LWSHUMETH_DELETE] = "DELETE",
     [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD",
 };
-
-static void fail_in_callback(struct admin_state *st, int err, const char *what)
-{
-    actor_log(st->ctx, ACTOR_LOG_ERROR, "admin failing", "in", what, "err",
-              strerror(-err), NULL);
-    if (!st->err) {
-        st->err = err;
-    }
-    st->done = true;
-    lws_cancel_service(st->lws);
-}
 
 static void session_end(struct admin_session *s)
 {
@@ -237,7 +223,7 @@ static int on_request(struct admin_state *st, struct admin_session *s,
         rc = notify__admin_finish(&s->req); /* nothing more to wait for */
     }
     if (rc < 0) {
-        fail_in_callback(st, rc, "request");
+        notify__service_fail(&st->svc, "admin failing", rc, "request");
         return -1;
     }
     if (!s->req.answered) {
@@ -257,9 +243,8 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (st && !st->done && actor_drain(st->ctx, 64) == ACTOR_DONE) {
-            st->done = true;
-            lws_cancel_service(st->lws);
+        if (st && !st->svc.done && actor_drain(st->svc.ctx, 64) == ACTOR_DONE) {
+            notify__service_end(&st->svc);
         }
         return 0;
     case LWS_CALLBACK_HTTP:
@@ -270,7 +255,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
         }
         rc = notify__admin_body(&s->req, in, len);
         if (rc < 0) {
-            fail_in_callback(st, rc, "body");
+            notify__service_fail(&st->svc, "admin failing", rc, "body");
             return -1;
         }
         return 0;
@@ -280,7 +265,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
         }
         rc = notify__admin_finish(&s->req);
         if (rc < 0) {
-            fail_in_callback(st, rc, "route");
+            notify__service_fail(&st->svc, "admin failing", rc, "route");
             return -1;
         }
         return send_answer(s, wsi);
@@ -335,7 +320,7 @@ static int setup_mounts(struct admin_state *st)
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const char *p = cfg->routes[i].path;
         if (!p || p[0] != '/' || strlen(p) > 200 || strcmp(p, "/") == 0) {
-            actor_log(st->ctx, ACTOR_LOG_ERROR, "bad admin route", "path",
+            actor_log(st->svc.ctx, ACTOR_LOG_ERROR, "bad admin route", "path",
                       p ? p : "(null)", NULL);
             return -EINVAL;
         }
@@ -364,8 +349,8 @@ static int setup_mounts(struct admin_state *st)
 
 static void admin_free(struct admin_state *st)
 {
-    if (st->lws) {
-        lws_context_destroy(st->lws);
+    if (st->svc.lws) {
+        lws_context_destroy(st->svc.lws);
     }
     for (size_t i = 0; st->mount_paths && i < st->n_mounts; i++) {
         free(st->mount_paths[i]);
@@ -384,7 +369,7 @@ static int admin_init(struct actor_ctx *ctx, void *arg, void **state)
     if (!st) {
         return -ENOMEM;
     }
-    st->ctx = ctx;
+    st->svc.ctx = ctx;
     st->cfg = *(const struct notify_admin_config *)arg;
     if (!st->cfg.host) {
         st->cfg.host = "127.0.0.1";
@@ -411,15 +396,15 @@ static int admin_init(struct actor_ctx *ctx, void *arg, void **state)
     info.vhost_name = "admin";
     info.server_string = "scorewire";
     info.timeout_secs = 20;
-    st->lws = lws_create_context(&info);
-    if (!st->lws) {
+    st->svc.lws = lws_create_context(&info);
+    if (!st->svc.lws) {
         /* lws says why on its log; bind failures are the usual cause. */
         actor_log(ctx, ACTOR_LOG_ERROR, "lws_create_context failed", "host",
                   st->cfg.host, "port", ACTOR_LOG_INT(st->cfg.port), NULL);
         rc = -EADDRINUSE;
         goto out_free;
     }
-    struct lws_vhost *vh = lws_get_vhost_by_name(st->lws, "admin");
+    struct lws_vhost *vh = lws_get_vhost_by_name(st->svc.lws, "admin");
     actor_log(ctx, ACTOR_LOG_INFO, "listening", "host", st->cfg.host, "port",
               ACTOR_LOG_INT(vh ? lws_get_vhost_listen_port(vh) : st->cfg.port),
               "web_root", st->cfg.web_root ? st->cfg.web_root : "", NULL);
@@ -437,19 +422,13 @@ static int admin_run(struct actor_ctx *ctx, void *state)
     if (actor_drain(ctx, 64) == ACTOR_DONE) {
         return 0;
     }
-    while (!st->done) {
-        if (lws_service(st->lws, 0) < 0) {
-            actor_log(ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);
-            return -EIO;
-        }
-    }
-    return st->err;
+    return notify__service_run(&st->svc);
 }
 
 static void admin_wake(void *state)
 {
     struct admin_state *st = state;
-    lws_cancel_service(st->lws);
+    lws_cancel_service(st->svc.lws);
 }
 
 static int admin_handle(struct actor_ctx *ctx, void *state,
@@ -470,7 +449,7 @@ static void admin_stop(struct actor_ctx *ctx, void *state,
     (void)why;
     struct admin_state *st = state;
     if (st) {
-        st->done = true; /* no draining from callbacks while closing */
+        st->svc.done = true; /* no draining from callbacks while closing */
         admin_free(st);
     }
 }

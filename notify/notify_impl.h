@@ -506,6 +506,28 @@ struct notify__http_out {
  * from any thread. */
 void notify__lws_logging(void);
 
+/* A blocking actor's lws service loop: the public port's and the admin
+ * listener's. Everything runs on the actor's own thread. */
+struct notify__service {
+    struct actor_ctx *ctx;
+    struct lws_context *lws;
+    bool done; /* the actor ended, or failed: leave run() */
+    int err;   /* a failure inside a callback: run() returns it */
+};
+
+/* Serves lws until @svc is done. Returns svc->err, or -EIO when
+ * lws_service() fails. */
+int notify__service_run(struct notify__service *svc);
+
+/* Makes run() return promptly. */
+void notify__service_end(struct notify__service *svc);
+
+/* A failure inside an lws callback, where an error cannot be returned to
+ * the runtime: logs it (@who failing in @what), keeps the first error for
+ * run() to return, and ends the loop. */
+void notify__service_fail(struct notify__service *svc, const char *who, int err,
+                          const char *what);
+
 /* Sets @info to listen on @host:@port: NULL, "", "0.0.0.0" or "::" means
  * every interface; an IPv4 literal binds that address only. */
 void notify__lws_listen(struct lws_context_creation_info *info,

@@ -1,6 +1,7 @@
 /* notify/notify_lws.c - what the public port and the admin listener share
  * of libwebsockets: its log lines, the listen address, security headers,
  * and answers whose body is in memory. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,36 @@
 #include "notify/notify_impl.h"
 
 #define ANSWER_PIECE 16384 /* body bytes per write */
+
+/* ---- the service loop ---------------------------------------------------- */
+
+int notify__service_run(struct notify__service *svc)
+{
+    while (!svc->done) {
+        if (lws_service(svc->lws, 0) < 0) {
+            actor_log(svc->ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);
+            return -EIO;
+        }
+    }
+    return svc->err;
+}
+
+void notify__service_end(struct notify__service *svc)
+{
+    svc->done = true;
+    lws_cancel_service(svc->lws);
+}
+
+void notify__service_fail(struct notify__service *svc, const char *who, int err,
+                          const char *what)
+{
+    actor_log(svc->ctx, ACTOR_LOG_ERROR, who, "in", what, "err", strerror(-err),
+              NULL);
+    if (!svc->err) {
+        svc->err = err;
+    }
+    notify__service_end(svc);
+}
 
 /* ---- logging ------------------------------------------------------------- */
 
