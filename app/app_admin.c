@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,12 +59,11 @@ static int get_loglevel(const char *body, size_t len, struct actor_buf *out,
     return 200;
 }
 
-static int put_loglevel(const char *body, size_t len, struct actor_buf *out,
-                        const char **type)
+/* Copies the one word of a request body into @word (@size bytes): the
+ * body without surrounding whitespace (a newline from curl or echo).
+ * Returns false when that is empty or does not fit. */
+static bool body_word(const char *body, size_t len, char *word, size_t size)
 {
-    (void)type;
-    /* The level word, maybe with surrounding whitespace (a newline from
-     * curl or echo). */
     while (len > 0 && isspace((unsigned char)*body)) {
         body++;
         len--;
@@ -71,13 +71,22 @@ static int put_loglevel(const char *body, size_t len, struct actor_buf *out,
     while (len > 0 && isspace((unsigned char)body[len - 1])) {
         len--;
     }
-    char word[16] = "";
-    if (len < sizeof(word)) {
-        memcpy(word, body, len);
-        word[len] = '\0';
+    if (len == 0 || len >= size) {
+        return false;
     }
+    memcpy(word, body, len);
+    word[len] = '\0';
+    return true;
+}
+
+static int put_loglevel(const char *body, size_t len, struct actor_buf *out,
+                        const char **type)
+{
+    (void)type;
+    char word[16];
     enum actor_log_level level;
-    if (actor_log_parse_level(word, &level) != 0) {
+    if (!body_word(body, len, word, sizeof(word)) ||
+        actor_log_parse_level(word, &level) != 0) {
         actor_buf_str(out, "the level is one of debug, info, warn, error\n");
         return 400;
     }
@@ -121,15 +130,10 @@ static int post_kill(const char *body, size_t len, struct actor_buf *out,
 {
     (void)type;
     char name[64];
-    while (len > 0 && isspace((unsigned char)body[len - 1])) {
-        len--;
-    }
-    if (len == 0 || len >= sizeof(name)) {
+    if (!body_word(body, len, name, sizeof(name))) {
         actor_buf_str(out, "the body is the registered name of an actor\n");
         return 400;
     }
-    memcpy(name, body, len);
-    name[len] = '\0';
     if (strcmp(name, "admin") == 0) {
         actor_buf_str(out, "the admin actor answers this request\n");
         return 409;
@@ -141,8 +145,8 @@ static int post_kill(const char *body, size_t len, struct actor_buf *out,
         actor_buf_printf(out, "no actor is registered as %s\n", name);
         return 404;
     }
-    actor_log(NULL, ACTOR_LOG_WARN, "actor killed by an operator", "name",
-              name, NULL);
+    actor_log(NULL, ACTOR_LOG_WARN, "actor killed by an operator", "name", name,
+              NULL);
     actor_buf_printf(out, "killed %s\n", name);
     return 200;
 }
