@@ -16,29 +16,14 @@
 #include "actor/actor.h"
 #include "tests/probe.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    probe_reset();
-    return actor_runtime_start(&(struct actor_config){.manual = true});
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    actor_run_until_idle();
-    actor_runtime_stop();
-    return 0;
-}
-
 static struct probe_cfg cfg_c1 = {.rec = "c1"};
 static struct probe_cfg cfg_c2 = {.rec = "c2"};
 static struct probe_cfg cfg_c3 = {.rec = "c3"};
 
-#define CHILD(idv, cfgp, restartv)                                            \
-    {                                                                         \
-        .id = (idv), .start = {.ops = &probe_ops, .arg = (cfgp)},             \
-        .restart = (restartv), .shutdown_ms = 1000                            \
+#define CHILD(idv, cfgp, restartv)                                             \
+    {                                                                          \
+        .id = (idv), .start = {.ops = &probe_ops, .arg = (cfgp)},              \
+        .restart = (restartv), .shutdown_ms = 1000                             \
     }
 
 static uint64_t start_sup(const struct actor_sup_spec *spec)
@@ -75,8 +60,10 @@ static void test_start_order_and_shutdown_order(void **state)
 {
     (void)state;
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 3, .period_ms = 5000,
-                                  .children = three, .n_children = 3};
+                                  .intensity = 3,
+                                  .period_ms = 5000,
+                                  .children = three,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     struct probe_rec *c1 = probe_rec("c1"), *c2 = probe_rec("c2"),
                      *c3 = probe_rec("c3");
@@ -99,8 +86,10 @@ static void test_one_for_one(void **state)
 {
     (void)state;
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 3, .period_ms = 5000,
-                                  .children = three, .n_children = 3};
+                                  .intensity = 3,
+                                  .period_ms = 5000,
+                                  .children = three,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     uint64_t old = probe_rec("c2")->pid;
     crash("c2");
@@ -123,8 +112,10 @@ static void test_one_for_all(void **state)
 {
     (void)state;
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ALL,
-                                  .intensity = 3, .period_ms = 5000,
-                                  .children = three, .n_children = 3};
+                                  .intensity = 3,
+                                  .period_ms = 5000,
+                                  .children = three,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     crash("c2");
     struct probe_rec *c1 = probe_rec("c1"), *c3 = probe_rec("c3");
@@ -143,8 +134,10 @@ static void test_rest_for_one(void **state)
 {
     (void)state;
     struct actor_sup_spec spec = {.strategy = ACTOR_REST_FOR_ONE,
-                                  .intensity = 3, .period_ms = 5000,
-                                  .children = three, .n_children = 3};
+                                  .intensity = 3,
+                                  .period_ms = 5000,
+                                  .children = three,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     crash("c2");
     assert_int_equal(probe_rec("c1")->inits, 1);
@@ -166,8 +159,10 @@ static void test_restart_types(void **state)
         CHILD("temp", &x, ACTOR_TEMPORARY),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 10, .period_ms = 5000,
-                                  .children = kids, .n_children = 3};
+                                  .intensity = 10,
+                                  .period_ms = 5000,
+                                  .children = kids,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     /* permanent: restarted even after a normal exit */
     probe_send_type(NULL, probe_rec("perm")->pid, PROBE_EXIT_NORMAL);
@@ -197,8 +192,10 @@ static void test_temporary_not_restarted_by_sibling(void **state)
         CHILD("temp", &t, ACTOR_TEMPORARY),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ALL,
-                                  .intensity = 10, .period_ms = 5000,
-                                  .children = kids, .n_children = 2};
+                                  .intensity = 10,
+                                  .period_ms = 5000,
+                                  .children = kids,
+                                  .n_children = 2};
     uint64_t sup = start_sup(&spec);
     crash("a");
     assert_int_equal(probe_rec("a")->inits, 2);
@@ -216,8 +213,10 @@ static void test_intensity(void **state)
         CHILD("b", &b, ACTOR_PERMANENT),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 2, .period_ms = 1000,
-                                  .children = kids, .n_children = 2};
+                                  .intensity = 2,
+                                  .period_ms = 1000,
+                                  .children = kids,
+                                  .n_children = 2};
     uint64_t sup = start_sup(&spec);
     /* spread out: never more than 2 within the period */
     for (int i = 0; i < 5; i++) {
@@ -245,18 +244,25 @@ static void test_escalation_to_parent(void **state)
     static const struct actor_child_spec inner_kids[] = {
         CHILD("w", &w, ACTOR_PERMANENT),
     };
-    static const struct actor_sup_spec inner = {
-        .name = "inner", .strategy = ACTOR_ONE_FOR_ONE, .intensity = 1,
-        .period_ms = 1000, .children = inner_kids, .n_children = 1};
+    static const struct actor_sup_spec inner = {.name = "inner",
+                                                .strategy = ACTOR_ONE_FOR_ONE,
+                                                .intensity = 1,
+                                                .period_ms = 1000,
+                                                .children = inner_kids,
+                                                .n_children = 1};
     static struct probe_cfg s = {.rec = "sibling"};
     static const struct actor_child_spec outer_kids[] = {
-        {.id = "inner", .sup = &inner, .restart = ACTOR_PERMANENT,
+        {.id = "inner",
+         .sup = &inner,
+         .restart = ACTOR_PERMANENT,
          .shutdown_ms = ACTOR_INFINITY},
         CHILD("sibling", &s, ACTOR_PERMANENT),
     };
-    struct actor_sup_spec outer = {
-        .strategy = ACTOR_ONE_FOR_ONE, .intensity = 1, .period_ms = 1000,
-        .children = outer_kids, .n_children = 2};
+    struct actor_sup_spec outer = {.strategy = ACTOR_ONE_FOR_ONE,
+                                   .intensity = 1,
+                                   .period_ms = 1000,
+                                   .children = outer_kids,
+                                   .n_children = 2};
     uint64_t root = start_sup(&outer);
     uint64_t inner_pid = actor_whereis("inner");
     assert_int_not_equal(inner_pid, 0);
@@ -284,8 +290,10 @@ static void test_root_end_seen_by_wait(void **state)
         CHILD("a", &a, ACTOR_PERMANENT),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 0, .period_ms = 1000,
-                                  .children = kids, .n_children = 1};
+                                  .intensity = 0,
+                                  .period_ms = 1000,
+                                  .children = kids,
+                                  .n_children = 1};
     uint64_t sup = start_sup(&spec);
     crash("a");
     struct actor_exit why;
@@ -297,19 +305,25 @@ static void test_root_end_seen_by_wait(void **state)
 static void test_shutdown_timeout_kills(void **state)
 {
     (void)state;
-    static struct probe_cfg stubborn = {.rec = "stubborn", .trap = true,
-                                        .ignore_shutdown = true};
-    static struct probe_cfg brutal = {.rec = "brutal", .trap = true,
-                                      .ignore_shutdown = true};
+    static struct probe_cfg stubborn = {
+        .rec = "stubborn", .trap = true, .ignore_shutdown = true};
+    static struct probe_cfg brutal = {
+        .rec = "brutal", .trap = true, .ignore_shutdown = true};
     static const struct actor_child_spec kids[] = {
-        {.id = "stubborn", .start = {.ops = &probe_ops, .arg = &stubborn},
-         .restart = ACTOR_PERMANENT, .shutdown_ms = 500},
-        {.id = "brutal", .start = {.ops = &probe_ops, .arg = &brutal},
-         .restart = ACTOR_PERMANENT, .shutdown_ms = 0},
+        {.id = "stubborn",
+         .start = {.ops = &probe_ops, .arg = &stubborn},
+         .restart = ACTOR_PERMANENT,
+         .shutdown_ms = 500},
+        {.id = "brutal",
+         .start = {.ops = &probe_ops, .arg = &brutal},
+         .restart = ACTOR_PERMANENT,
+         .shutdown_ms = 0},
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1, .period_ms = 1000,
-                                  .children = kids, .n_children = 2};
+                                  .intensity = 1,
+                                  .period_ms = 1000,
+                                  .children = kids,
+                                  .n_children = 2};
     uint64_t sup = 0;
     assert_int_equal(actor_sup_start(&spec, 0, &sup), 0);
     actor_run_until_idle();
@@ -328,8 +342,7 @@ static void test_shutdown_timeout_kills(void **state)
     actor_advance_ms(1);
     actor_run_until_idle();
     assert_int_equal(probe_rec("stubborn")->stops, 1);
-    assert_int_equal(probe_rec("stubborn")->stop_why.kind,
-                     ACTOR_EXIT_KILLED);
+    assert_int_equal(probe_rec("stubborn")->stop_why.kind, ACTOR_EXIT_KILLED);
     assert_false(actor_is_alive(sup));
 }
 
@@ -343,8 +356,10 @@ static void test_deferred_init_orders_start(void **state)
         CHILD("next", &next, ACTOR_PERMANENT),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1, .period_ms = 1000,
-                                  .children = kids, .n_children = 2};
+                                  .intensity = 1,
+                                  .period_ms = 1000,
+                                  .children = kids,
+                                  .n_children = 2};
     uint64_t sup = start_sup(&spec);
     assert_int_equal(probe_rec("slow")->inits, 1);
     assert_int_equal(probe_rec("next")->inits, 0);
@@ -366,8 +381,10 @@ static void test_failed_start_fails_supervisor(void **state)
         CHILD("never", &never, ACTOR_PERMANENT),
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 5, .period_ms = 1000,
-                                  .children = kids, .n_children = 3};
+                                  .intensity = 5,
+                                  .period_ms = 1000,
+                                  .children = kids,
+                                  .n_children = 3};
     uint64_t sup = start_sup(&spec);
     struct actor_exit why;
     assert_true(actor_wait(sup, 0, &why));
@@ -405,8 +422,10 @@ static void test_dynamic(void **state)
 {
     (void)state;
     args_freed = 0;
-    struct actor_sup_spec spec = {.name = "dyn", .strategy = ACTOR_DYNAMIC,
-                                  .intensity = 10, .period_ms = 1000};
+    struct actor_sup_spec spec = {.name = "dyn",
+                                  .strategy = ACTOR_DYNAMIC,
+                                  .intensity = 10,
+                                  .period_ms = 1000};
     uint64_t sup = start_sup(&spec);
     uint64_t a = 0, b = 0, again = 0;
     struct actor_child_spec sa = dyn_spec("da", "match:a", ACTOR_TRANSIENT);
@@ -448,14 +467,13 @@ static void test_dynamic_shutdown_parallel(void **state)
 {
     (void)state;
     args_freed = 0;
-    struct actor_sup_spec spec = {.strategy = ACTOR_DYNAMIC,
-                                  .intensity = 10, .period_ms = 1000};
+    struct actor_sup_spec spec = {
+        .strategy = ACTOR_DYNAMIC, .intensity = 10, .period_ms = 1000};
     uint64_t sup = start_sup(&spec);
     char name[8][8];
     for (int i = 0; i < 8; i++) {
         snprintf(name[i], sizeof(name[i]), "k%d", i);
-        struct actor_child_spec s =
-            dyn_spec(name[i], name[i], ACTOR_PERMANENT);
+        struct actor_child_spec s = dyn_spec(name[i], name[i], ACTOR_PERMANENT);
         assert_int_equal(actor_sup_start_child(sup, &s, NULL), 0);
     }
     actor_run_until_idle();
@@ -473,8 +491,8 @@ static void test_dynamic_killed_hands_args_over(void **state)
 {
     (void)state;
     args_freed = 0;
-    struct actor_sup_spec spec = {.strategy = ACTOR_DYNAMIC,
-                                  .intensity = 10, .period_ms = 1000};
+    struct actor_sup_spec spec = {
+        .strategy = ACTOR_DYNAMIC, .intensity = 10, .period_ms = 1000};
     uint64_t sup = start_sup(&spec);
     struct actor_child_spec s = dyn_spec("orphan", NULL, ACTOR_PERMANENT);
     uint64_t child;
@@ -493,29 +511,35 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_order_and_shutdown_order,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_for_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_for_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rest_for_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_temporary_not_restarted_by_sibling, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_intensity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_escalation_to_parent, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_root_end_seen_by_wait, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_timeout_kills, setup,
-                                        teardown),
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_one_for_one, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_one_for_all, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_rest_for_one, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_types, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_temporary_not_restarted_by_sibling,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_intensity, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_to_parent, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_root_end_seen_by_wait, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_timeout_kills,
+                                        probe_setup, probe_teardown),
         cmocka_unit_test_setup_teardown(test_deferred_init_orders_start,
-                                        setup, teardown),
+                                        probe_setup, probe_teardown),
         cmocka_unit_test_setup_teardown(test_failed_start_fails_supervisor,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dynamic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dynamic_shutdown_parallel, setup,
-                                        teardown),
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_dynamic, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_dynamic_shutdown_parallel,
+                                        probe_setup, probe_teardown),
         cmocka_unit_test_setup_teardown(test_dynamic_killed_hands_args_over,
-                                        setup, teardown),
+                                        probe_setup, probe_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

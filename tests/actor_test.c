@@ -19,21 +19,6 @@
 #include "actor/actor.h"
 #include "tests/probe.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    probe_reset();
-    return actor_runtime_start(&(struct actor_config){.manual = true});
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    actor_run_until_idle();
-    actor_runtime_stop();
-    return 0;
-}
-
 /* ---- basics ----------------------------------------------------------- */
 
 static void test_spawn_send_handle(void **state)
@@ -76,8 +61,7 @@ static void test_stale_pid(void **state)
     struct actor_msg *m = probe_value_msg(7);
     assert_int_equal(actor_send(NULL, a, m), -ESRCH);
     actor_msg_free(m);
-    assert_int_equal(actor_send_or_free(NULL, a, probe_value_msg(8)),
-                     -ESRCH);
+    assert_int_equal(actor_send_or_free(NULL, a, probe_value_msg(8)), -ESRCH);
     actor_run_until_idle();
     assert_int_equal(probe_rec("b")->n_values, 0);
     assert_int_equal(probe_msgs_alive(), 0);
@@ -523,8 +507,8 @@ static void test_log_formats(void **state)
     int p[2];
     assert_int_equal(pipe2(p, O_NONBLOCK), 0);
     actor_log_set_fd(p[1]);
-    actor_log(NULL, ACTOR_LOG_WARN, "document rejected", "source",
-              "feed eu", "reason", "too_large", NULL);
+    actor_log(NULL, ACTOR_LOG_WARN, "document rejected", "source", "feed eu",
+              "reason", "too_large", NULL);
     char *out = read_all(p[0]);
     assert_non_null(strstr(out, " level=warn actor=main "
                                 "msg=\"document rejected\" "
@@ -586,13 +570,13 @@ static double gauge_fn(void *arg)
 static void test_metrics_render(void **state)
 {
     (void)state;
-    struct actor_metric *c = actor_metric_counter(
-        "t_docs_total", "Documents.", "reason=\"too_large\"");
+    struct actor_metric *c = actor_metric_counter("t_docs_total", "Documents.",
+                                                  "reason=\"too_large\"");
     struct actor_metric *c2 =
         actor_metric_counter("t_docs_total", "Documents.", NULL);
     assert_non_null(c);
-    assert_ptr_equal(c, actor_metric_counter("t_docs_total", "x",
-                                             "reason=\"too_large\""));
+    assert_ptr_equal(
+        c, actor_metric_counter("t_docs_total", "x", "reason=\"too_large\""));
     /* one name, one type */
     assert_null(actor_metric_gauge("t_docs_total", "x", NULL));
     actor_metric_add(c, 3);
@@ -609,9 +593,8 @@ static void test_metrics_render(void **state)
     assert_int_equal(actor_metric_gauge_fn("t_fn", "Fn.", NULL, gauge_fn, &gv),
                      0);
     char label[64];
-    assert_int_equal(actor_metric_label(label, sizeof(label), "source",
-                                        "a\"b\\c"),
-                     0);
+    assert_int_equal(
+        actor_metric_label(label, sizeof(label), "source", "a\"b\\c"), 0);
     assert_string_equal(label, "source=\"a\\\"b\\\\c\"");
     assert_int_equal(actor_metric_label(label, 4, "k", "long"), -ENOSPC);
 
@@ -623,9 +606,10 @@ static void test_metrics_render(void **state)
                                    "t_docs_total{reason=\"too_large\"} 3\n"
                                    "t_docs_total 1\n"));
     assert_non_null(strstr(b.data, "t_backlog -5\n"));
-    assert_non_null(strstr(b.data, "t_latency_seconds_bucket{le=\"0.01\"} 1\n"
-                                   "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
-                                   "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(
+        b.data, "t_latency_seconds_bucket{le=\"0.01\"} 1\n"
+                "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
+                "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(b.data, "t_latency_seconds_count 3\n"));
     assert_non_null(strstr(b.data, "t_fn 2.5\n"));
     actor_buf_release(&b);
@@ -656,44 +640,57 @@ static void test_buf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_spawn_send_handle, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_stale_pid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_send_handle, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_pid, probe_setup,
+                                        probe_teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_messages_freed,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_reasons, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_init_failure, setup, teardown),
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_reasons, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_init_failure, probe_setup,
+                                        probe_teardown),
         cmocka_unit_test_setup_teardown(test_bounded_mailbox_and_resume,
-                                        setup, teardown),
+                                        probe_setup, probe_teardown),
         cmocka_unit_test_setup_teardown(test_system_messages_ignore_bound,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fair_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timer_fires_and_cancels, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timer_cancel_after_fire, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timers_released_on_exit, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_link_propagates_crash, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_link_normal_exit_ignored, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_trap_exit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill_cannot_be_trapped, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unlink, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_link_to_dead_pid, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_monitor_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_demonitor, setup, teardown),
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_fair_batches, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_timer_fires_and_cancels,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_timer_cancel_after_fire,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_timers_released_on_exit,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_link_propagates_crash, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_link_normal_exit_ignored,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_trap_exit, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_kill_cannot_be_trapped,
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_unlink, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_link_to_dead_pid, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_down, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_demonitor, probe_setup,
+                                        probe_teardown),
         cmocka_unit_test_setup_teardown(test_demonitor_with_down_queued,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_io_watch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_formats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_rate_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_render, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_buf, setup, teardown),
+                                        probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_registry, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_io_watch, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_log_formats, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_log_rate_limit, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_render, probe_setup,
+                                        probe_teardown),
+        cmocka_unit_test_setup_teardown(test_buf, probe_setup, probe_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

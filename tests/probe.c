@@ -283,8 +283,7 @@ const struct actor_ops probe_ops = {
     .stop = probe_stop_cb,
 };
 
-int probe_spawn_rc(const char *name, const struct probe_cfg *cfg,
-                   uint64_t *pid)
+int probe_spawn_rc(const char *name, const struct probe_cfg *cfg, uint64_t *pid)
 {
     struct actor_spawn how = {
         .ops = &probe_ops,
@@ -318,8 +317,7 @@ int probe_send_type(struct actor_ctx *ctx, uint64_t to, int type)
     return actor_send_or_free(ctx, to, &msg_new(type)->hdr);
 }
 
-int probe_send_pid(struct actor_ctx *ctx, uint64_t to, int type,
-                   uint64_t pid)
+int probe_send_pid(struct actor_ctx *ctx, uint64_t to, int type, uint64_t pid)
 {
     struct probe_msg *m = msg_new(type);
     m->pid = pid;
@@ -354,4 +352,19 @@ void probe_stop(uint64_t pid)
     struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
     actor_exit(NULL, pid, &why);
     actor_run_until_idle();
+}
+
+int probe_setup(void **state)
+{
+    (void)state;
+    probe_reset();
+    return actor_runtime_start(&(struct actor_config){.manual = true});
+}
+
+int probe_teardown(void **state)
+{
+    (void)state;
+    actor_run_until_idle();
+    actor_runtime_stop();
+    return 0;
 }

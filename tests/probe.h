@@ -10,10 +10,10 @@
 
 enum probe_type {
     PROBE_VALUE = ACTOR_MSG_USER + 1, /* record value */
-    PROBE_CRASH,        /* handler returns -EIO */
-    PROBE_FAIL,         /* actor_fail("boom 42") */
-    PROBE_EXIT_NORMAL,  /* actor_exit_self(normal) */
-    PROBE_LINK,         /* link to pid */
+    PROBE_CRASH,                      /* handler returns -EIO */
+    PROBE_FAIL,                       /* actor_fail("boom 42") */
+    PROBE_EXIT_NORMAL,                /* actor_exit_self(normal) */
+    PROBE_LINK,                       /* link to pid */
     PROBE_UNLINK,
     PROBE_MONITOR,      /* monitor pid, keep the ref */
     PROBE_DEMONITOR,    /* drop the kept ref */
@@ -22,8 +22,8 @@ enum probe_type {
     PROBE_BURST,        /* send count values to pid, counting refusals */
     PROBE_FD,           /* watch fd for input */
     PROBE_UNWATCH,
-    PROBE_INIT_DONE,    /* deferred init is done */
-    PROBE_ECHO,         /* reply value to pid */
+    PROBE_INIT_DONE, /* deferred init is done */
+    PROBE_ECHO,      /* reply value to pid */
 };
 
 struct probe_msg {
@@ -36,11 +36,11 @@ struct probe_msg {
 };
 
 struct probe_cfg {
-    const char *rec;    /* record name; NULL: the spawn name */
-    bool trap;          /* trap exits */
+    const char *rec;      /* record name; NULL: the spawn name */
+    bool trap;            /* trap exits */
     bool ignore_shutdown; /* trapping: ignore shutdown from anyone */
-    int fail_init;      /* init returns this (negative) */
-    bool defer;         /* init returns ACTOR_DEFER */
+    int fail_init;        /* init returns this (negative) */
+    bool defer;           /* init returns ACTOR_DEFER */
     uint32_t mailbox;
     bool thread;
 };
@@ -70,7 +70,7 @@ struct probe_rec {
     long io_bytes;
     uint64_t watch;
     int fd;
-    uint64_t pid; /* latest incarnation */
+    uint64_t pid;                /* latest incarnation */
     long init_order, stop_order; /* global order of the last init, stop */
 };
 
@@ -86,8 +86,7 @@ int probe_spawn_rc(const char *name, const struct probe_cfg *cfg,
 struct actor_msg *probe_value_msg(int value);
 int probe_send_value(struct actor_ctx *ctx, uint64_t to, int value);
 int probe_send_type(struct actor_ctx *ctx, uint64_t to, int type);
-int probe_send_pid(struct actor_ctx *ctx, uint64_t to, int type,
-                   uint64_t pid);
+int probe_send_pid(struct actor_ctx *ctx, uint64_t to, int type, uint64_t pid);
 void probe_send_timer(uint64_t to, uint32_t ms, int value);
 void probe_send_burst(uint64_t tx, uint64_t rx, int count);
 void probe_send_fd(uint64_t to, int fd);
@@ -95,6 +94,11 @@ void probe_send_fd(uint64_t to, int fd);
  * tests whose probes run on other threads): PROBE_READ(r->n_values). */
 long probe_read(const void *field, size_t size);
 #define PROBE_READ(field) probe_read(&(field), sizeof(field))
+
+/* cmocka fixtures: a manual-mode runtime with fresh probe records, and
+ * its stop once everything queued has run. */
+int probe_setup(void **state);
+int probe_teardown(void **state);
 
 /* Sends shutdown and runs until idle (manual mode). */
 void probe_stop(uint64_t pid);
