@@ -198,13 +198,12 @@ int app_actors_json(struct actor_buf *out, size_t busiest)
     qsort(s.v, s.n, sizeof(*s.v), by_parent);
     struct actor_stats st;
     actor_stats_get(&st);
-    actor_buf_printf(out,
-                     "{\"alive\":%u,\"spawned\":%llu,\"exited\":%llu,"
-                     "\"crashed\":%llu,\"restarts\":%llu,\"tree\":[",
-                     st.alive, (unsigned long long)st.spawned,
-                     (unsigned long long)st.exited,
-                     (unsigned long long)st.crashed,
-                     (unsigned long long)st.restarts);
+    actor_buf_printf(
+        out,
+        "{\"alive\":%u,\"spawned\":%llu,\"exited\":%llu,"
+        "\"crashed\":%llu,\"restarts\":%llu,\"tree\":[",
+        st.alive, (unsigned long long)st.spawned, (unsigned long long)st.exited,
+        (unsigned long long)st.crashed, (unsigned long long)st.restarts);
     /* Roots: no parent, or a parent that is gone (orphans show too). */
     bool any = false;
     for (size_t i = 0; i < s.n; i++) {
@@ -260,8 +259,7 @@ static void sum_kind(const struct actor_info *info, void *arg)
 static void family(struct actor_buf *b, const char *name, const char *type,
                    const char *help)
 {
-    actor_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                     type);
+    actor_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 int app_runtime_metrics(struct actor_buf *out)
@@ -298,31 +296,35 @@ int app_runtime_metrics(struct actor_buf *out)
                              (unsigned long long)v);
         }
     }
+    static const struct {
+        const char *name, *help;
+        size_t field; /* a uint64_t of struct actor_stats */
+    } totals[] = {
+        {"scorewire_actors_spawned_total",
+         "Actors started since the process began.",
+         offsetof(struct actor_stats, spawned)},
+        {"scorewire_actors_exited_total", "Actors ended, normally or not.",
+         offsetof(struct actor_stats, exited)},
+        {"scorewire_actors_crashed_total",
+         "Actors ended abnormally (an error, a kill, a linked crash).",
+         offsetof(struct actor_stats, crashed)},
+        {"scorewire_supervisor_restarts_total",
+         "Children restarted by their supervisors.",
+         offsetof(struct actor_stats, restarts)},
+        {"scorewire_mailbox_full_total",
+         "Sends refused because the receiver's mailbox was full.",
+         offsetof(struct actor_stats, full)},
+        {"scorewire_sends_to_dead_total",
+         "Sends to an actor that had already ended.",
+         offsetof(struct actor_stats, dead)},
+    };
     struct actor_stats st;
     actor_stats_get(&st);
-    family(out, "scorewire_actors_spawned_total", "counter",
-           "Actors started since the process began.");
-    actor_buf_printf(out, "scorewire_actors_spawned_total %llu\n",
-                     (unsigned long long)st.spawned);
-    family(out, "scorewire_actors_exited_total", "counter",
-           "Actors ended, normally or not.");
-    actor_buf_printf(out, "scorewire_actors_exited_total %llu\n",
-                     (unsigned long long)st.exited);
-    family(out, "scorewire_actors_crashed_total", "counter",
-           "Actors ended abnormally (an error, a kill, a linked crash).");
-    actor_buf_printf(out, "scorewire_actors_crashed_total %llu\n",
-                     (unsigned long long)st.crashed);
-    family(out, "scorewire_supervisor_restarts_total", "counter",
-           "Children restarted by their supervisors.");
-    actor_buf_printf(out, "scorewire_supervisor_restarts_total %llu\n",
-                     (unsigned long long)st.restarts);
-    family(out, "scorewire_mailbox_full_total", "counter",
-           "Sends refused because the receiver's mailbox was full.");
-    actor_buf_printf(out, "scorewire_mailbox_full_total %llu\n",
-                     (unsigned long long)st.full);
-    family(out, "scorewire_sends_to_dead_total", "counter",
-           "Sends to an actor that had already ended.");
-    actor_buf_printf(out, "scorewire_sends_to_dead_total %llu\n",
-                     (unsigned long long)st.dead);
+    for (size_t f = 0; f < sizeof(totals) / sizeof(totals[0]); f++) {
+        uint64_t v = *(const uint64_t *)((const char *)&st + totals[f].field);
+        family(out, totals[f].name, "counter", totals[f].help);
+        actor_buf_printf(out, "%s %llu\n", totals[f].name,
+                         (unsigned long long)v);
+    }
     return out->err;
 }
