@@ -38,6 +38,8 @@ struct app_config {
     unsigned retention;       /* s: a finished match stays in memory */
     /* notify */
     unsigned max_clients;     /* WebSocket connections in total */
+    unsigned ws_flush_ms;     /* the shortest time between two frames to a "*"
+                                 subscriber */
     /* runtime */
     unsigned schedulers; /* 0: one per core */
     unsigned drain_ms;   /* on SIGTERM: what feeds sent is finished and

@@ -67,6 +67,9 @@ static const struct opt opts[] = {
      "seconds a finished match stays in memory after its last change"},
     {"max-clients", OPT_UINT, OFF(max_clients), "16384",
      "WebSocket connections in total"},
+    {"ws-flush-ms", OPT_UINT, OFF(ws_flush_ms), "20",
+     "ms between two frames to a client of every match, at least (under "
+     "load, longer: one frame per fan-out cycle)"},
     {"schedulers", OPT_UINT, OFF(schedulers), "0",
      "scheduler threads (0: one per core)"},
     {"drain-ms", OPT_UINT, OFF(drain_ms), "10000",

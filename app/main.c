@@ -122,6 +122,7 @@ static int build_tree(const struct app_config *cfg)
     notify_cfg.port = (int)cfg->http_port;
     notify_cfg.web_root = cfg->web_dir;
     notify_cfg.max_clients = cfg->max_clients;
+    notify_cfg.flush_ms = cfg->ws_flush_ms;
     pipeline_children[P_NOTIFY] = (struct actor_child_spec){
         .id = "notify",
         .start = {.ops = &notify_ops,

@@ -14,10 +14,12 @@ under 8 KiB per idle connection; `notify_goal_*` lines say 1 (met) or 0.
 
 Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
 NOTIFY_BENCH_RATE (feedsim events/s, 120: 1.2 million deltas/s offered to
-10,000 clients), NOTIFY_BENCH_SECONDS (10).
+10,000 clients), NOTIFY_BENCH_SECONDS (10), NOTIFY_BENCH_ARGS (more daemon
+flags, e.g. "--ws-flush-ms 50").
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -30,6 +32,8 @@ CLIENTS = int(os.environ.get("NOTIFY_BENCH_CLIENTS", "10000"))
 MATCHES = int(os.environ.get("NOTIFY_BENCH_MATCHES", "200"))
 RATE = int(os.environ.get("NOTIFY_BENCH_RATE", "120"))
 SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
+ARGS = os.environ.get("NOTIFY_BENCH_ARGS", "").split()
+LATENCY = "scorewire_notify_latency_seconds"
 
 
 def wsbench(s, prefix, *args):
@@ -48,16 +52,47 @@ def wsbench(s, prefix, *args):
             for line in p.stdout.splitlines() if line.startswith("bench ")}
 
 
+def histogram(metrics, name):
+    """{upper bound: cumulative count} of histogram @name."""
+    out = {}
+    for k, v in metrics.items():
+        m = re.match(name + r'_bucket\{le="([^"]+)"\}$', k)
+        if m:
+            out[float(m.group(1))] = v
+    return out
+
+
+def quantile(before, after, q):
+    """Prometheus's histogram_quantile over what @after added to @before:
+    linear within the bucket, in ms; None without observations."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank = q * counts[-1]
+    lower, below = 0.0, 0.0
+    for b, c in zip(bounds, counts):
+        if c >= rank:
+            if b == float("inf"):
+                return lower * 1000
+            return (lower + (b - lower) * (rank - below) / max(c - below,
+                                                                1e-9)) * 1000
+        lower, below = b, c
+    return lower * 1000
+
+
 def main():
-    with System("notify-bench") as s:
+    with System("notify-bench", daemon_args=ARGS) as s:
         # Idle: every client subscribed to "*", nothing to send yet.
         idle = wsbench(s, "idle", "--settle", "2", "--duration", "1")
         # Load: feedsim plays; clients connect while it does.
         feed, _ = s.feedsim_background(
             "--matches", str(MATCHES), "--seed", "42", "--rate", str(RATE),
             "--duration", str(SECONDS + 60), "--window", "256")
+        before = histogram(s.metrics(), LATENCY)
         load = wsbench(s, "notify", "--settle", "8",
                        "--duration", str(SECONDS))
+        after = histogram(s.metrics(), LATENCY)
         feed.stop()
 
     def put(name, value, unit):
@@ -70,6 +105,12 @@ def main():
     put("notify_latency_p99", load["notify_latency_p99"][0], "ms")
     put("notify_latency_max", load["notify_latency_max"][0], "ms")
     put("notify_gaps", load["notify_gaps"][0], "count")
+    # The daemon's share: feed's sent to the write of each frame's oldest
+    # delta (its own histogram), the rest is the client's and the kernel's.
+    for q in (0.5, 0.99):
+        v = quantile(before, after, q)
+        if v is not None:
+            put(f"notify_daemon_latency_p{round(q * 100)}", v, "ms")
     for name in ("daemon_cpu_per_delta", "client_cpu_per_delta"):
         if f"notify_{name}" in load:
             put(f"notify_{name}", load[f"notify_{name}"][0], "us")
