@@ -527,15 +527,15 @@ static bool span_is(struct span s, const char *lit)
  * without a type, or a delta or snapshot without an id or version, is
  * bad. */
 struct msg {
-    struct span text;  /* the whole message, for error reports */
-    struct span type;  /* decoded; .p NULL: absent or not a string */
-    struct span id;    /* of the delta, or of the snapshot's match */
-    bool seen_version; /* a version member was read (the first wins) */
-    bool has_version;  /* it is a non-negative integer */
+    struct span text; /* the whole message, for error reports */
+    struct span type; /* .p NULL: absent, not a string, or escaped */
+    struct span id;   /* of the delta, or of the snapshot's match */
+    bool has_version; /* it is a non-negative integer */
     uint64_t version;
     struct span sent; /* .p NULL: absent */
-    bool recovered;
-    bool id_ok; /* id is a string without escapes */
+    bool recovered;   /* the first "recovered" is true */
+    bool id_ok;       /* id is a string without escapes */
+    unsigned seen;    /* lean reader: F_* members read (the first wins) */
 };
 
 /* Counts @m, checks its version against @v and takes its latency. Sets
@@ -655,7 +655,7 @@ static void msg_of_tokens(const char *text, const struct notify_json_tok *toks,
         !(toks[f.type].flags & NOTIFY_JSON_ESCAPED)) {
         m->type = (struct span){text + toks[f.type].start, toks[f.type].len};
     }
-    m->recovered = f.recovered != 0;
+    m->recovered = f.recovered && toks[f.recovered].type == NOTIFY_JSON_TRUE;
     if (f.sent && toks[f.sent].type == NOTIFY_JSON_STRING) {
         m->sent = (struct span){text + toks[f.sent].start, toks[f.sent].len};
     }
@@ -746,10 +746,14 @@ struct scan {
     const char *p, *end;
 };
 
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
 static void blank(struct scan *s)
 {
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
+    while (s->p < s->end && is_blank(*s->p)) {
         s->p++;
     }
 }
@@ -840,30 +844,153 @@ static bool scan_skip(struct scan *s)
     }
 }
 
-/* Reads the value at s->p as a non-negative integer into *@out; sets
- * *@ok false (and skips it) when it is something else. Returns false when
- * the frame cannot be followed. */
+/* Reads the value at s->p as a non-negative integer into *@out, as
+ * notify_json_u64() would; sets *@ok false (and skips it) when it is
+ * something else. Returns false when the frame cannot be followed. */
 static bool scan_u64(struct scan *s, uint64_t *out, bool *ok)
 {
     uint64_t v = 0;
     const char *from = s->p;
     *ok = true;
     for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++) {
-        *ok = *ok && v <= (UINT64_MAX - 9) / 10;
-        v = v * 10 + (uint64_t)(*s->p - '0');
+        uint64_t d = (uint64_t)(*s->p - '0');
+        *ok = *ok && v <= (UINT64_MAX - d) / 10;
+        v = v * 10 + d;
     }
     *out = v;
     if (s->p > from && s->p < s->end &&
-        (*s->p == ',' || *s->p == '}' || *s->p == ' ')) {
+        (*s->p == ',' || *s->p == '}' || is_blank(*s->p))) {
         return true;
     }
     *ok = false; /* a sign, a fraction, not a number: skip the rest */
     return scan_skip(s);
 }
 
+/* The members a message is counted by, as bits of struct msg's seen. */
+enum {
+    F_TYPE = 1u << 0,
+    F_ID = 1u << 1,
+    F_VERSION = 1u << 2,
+    F_SENT = 1u << 3,
+    F_RECOVERED = 1u << 4,
+    F_MATCH = 1u << 5,
+};
+
+/* The F_* bit of the key @n bytes at @k (without escapes), or 0. */
+static unsigned field_of(const char *k, size_t n)
+{
+    switch (n) {
+    case 2:
+        return memcmp(k, "id", 2) == 0 ? F_ID : 0;
+    case 4:
+        return memcmp(k, "type", 4) == 0   ? F_TYPE
+               : memcmp(k, "sent", 4) == 0 ? F_SENT
+                                           : 0;
+    case 5:
+        return memcmp(k, "match", 5) == 0 ? F_MATCH : 0;
+    case 7:
+        return memcmp(k, "version", 7) == 0 ? F_VERSION : 0;
+    case 9:
+        return memcmp(k, "recovered", 9) == 0 ? F_RECOVERED : 0;
+    default:
+        return 0;
+    }
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* field_of() of a key with escapes, decoded as the tokenizer would as far
+ * as the names go: they are ASCII letters, so only \u00XX can spell one;
+ * any other escape, and a malformed one, is no name. */
+static unsigned escaped_field_of(struct span key)
+{
+    char name[16];
+    size_t n = 0;
+    for (size_t i = 0; i < key.n; n++) {
+        if (n == sizeof(name)) {
+            return 0;
+        }
+        if (key.p[i] != '\\') {
+            name[n] = key.p[i++];
+            continue;
+        }
+        if (key.n - i < 6 || key.p[i + 1] != 'u') {
+            return 0;
+        }
+        int cp = 0;
+        for (size_t k = i + 2; k < i + 6; k++) {
+            int h = hex_digit(key.p[k]);
+            if (h < 0) {
+                return 0;
+            }
+            cp = cp * 16 + h;
+        }
+        if (cp >= 0x80) {
+            return 0;
+        }
+        name[n] = (char)cp;
+        i += 6;
+    }
+    return field_of(name, n);
+}
+
+static bool has_backslash(struct span s)
+{
+    return memchr(s.p, '\\', s.n) != NULL;
+}
+
+static bool scan_object(struct scan *s, struct msg *m, struct msg *match);
+
+/* Reads the value at s->p of member @f (an F_* bit, or 0 for one that is
+ * not counted) into @m, or skips it. */
+static bool scan_member(struct scan *s, unsigned f, struct msg *m,
+                        struct msg *match)
+{
+    struct span val;
+    switch (f) {
+    case F_TYPE:
+    case F_ID:
+    case F_SENT:
+        if (*s->p != '"') {
+            return scan_skip(s); /* absent, as the full reader has it */
+        }
+        if (!scan_string(s, &val)) {
+            return false;
+        }
+        if (f == F_TYPE) {
+            m->type = has_backslash(val) ? (struct span){0} : val;
+        } else if (f == F_ID) {
+            m->id = val;
+            m->id_ok = !has_backslash(val);
+        } else {
+            m->sent = val; /* raw: an escaped one is not RFC 3339 */
+        }
+        return true;
+    case F_VERSION:
+        return scan_u64(s, &m->version, &m->has_version);
+    case F_RECOVERED:
+        m->recovered = *s->p == 't';
+        return scan_skip(s);
+    case F_MATCH:
+        if (match && *s->p == '{') {
+            match->text.p = s->p;
+            return scan_object(s, match, NULL);
+        }
+        return scan_skip(s);
+    default:
+        return scan_skip(s);
+    }
+}
+
 /* Reads the object at s->p into @m: its type, id, version, sent and
- * recovered; and when @match is not NULL, its "match" object into
- * *@match. */
+ * recovered, each the first of its key; and when @match is not NULL, its
+ * "match" object into *@match. */
 static bool scan_object(struct scan *s, struct msg *m, struct msg *match)
 {
     s->p++; /* '{' */
@@ -873,7 +1000,7 @@ static bool scan_object(struct scan *s, struct msg *m, struct msg *match)
         return true;
     }
     for (;;) {
-        struct span key, val;
+        struct span key;
         blank(s);
         if (s->p >= s->end || *s->p != '"' || !scan_string(s, &key)) {
             return false;
@@ -887,37 +1014,12 @@ static bool scan_object(struct scan *s, struct msg *m, struct msg *match)
         if (s->p >= s->end) {
             return false;
         }
-        bool is_str = *s->p == '"';
-        if (is_str && (span_is(key, "type") || span_is(key, "id") ||
-                       span_is(key, "sent"))) {
-            if (!scan_string(s, &val)) {
-                return false;
-            }
-            struct span *slot = key.n == 4 && key.p[0] == 't' ? &m->type
-                                : key.n == 2                  ? &m->id
-                                                              : &m->sent;
-            if (!slot->p) { /* the first of a repeated key wins */
-                *slot = val;
-                if (slot == &m->id) {
-                    m->id_ok = !memchr(val.p, '\\', val.n);
-                }
-            }
-        } else if (span_is(key, "version") && !m->seen_version) {
-            m->seen_version = true;
-            if (!scan_u64(s, &m->version, &m->has_version)) {
-                return false;
-            }
-        } else if (match && !match->text.p && *s->p == '{' &&
-                   span_is(key, "match")) {
-            match->text.p = s->p;
-            if (!scan_object(s, match, NULL)) {
-                return false;
-            }
-        } else {
-            m->recovered |= span_is(key, "recovered") && *s->p == 't';
-            if (!scan_skip(s)) {
-                return false;
-            }
+        unsigned f =
+            has_backslash(key) ? escaped_field_of(key) : field_of(key.p, key.n);
+        f &= ~m->seen; /* the first of a repeated key wins */
+        m->seen |= f;
+        if (!scan_member(s, f, m, match)) {
+            return false;
         }
         blank(s);
         if (s->p < s->end && *s->p == ',') {
