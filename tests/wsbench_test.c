@@ -29,8 +29,8 @@ static void test_rfc3339(void **state)
         {"2000-02-29T00:00:00Z", "951782400000"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        assert_int_equal(wb_parse_rfc3339_ms(ok[i][0], strlen(ok[i][0]), &ms),
-                         0);
+        assert_int_equal(
+            wb_parse_rfc3339_ms(ok[i][0], strlen(ok[i][0]), NULL, &ms), 0);
         if (ms != strtoll(ok[i][1], NULL, 10)) {
             fail_msg("%s: %lld", ok[i][0], (long long)ms);
         }
@@ -44,10 +44,53 @@ static void test_rfc3339(void **state)
                          "2026-11-21T15:04:05Zx",
                          "2026-11-21T15:04:05+1:00"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (wb_parse_rfc3339_ms(bad[i], strlen(bad[i]), &ms) != -EINVAL) {
+        if (wb_parse_rfc3339_ms(bad[i], strlen(bad[i]), NULL, &ms) != -EINVAL) {
             fail_msg("accepted %s", bad[i]);
         }
     }
+}
+
+/* Every byte of a time in the server's form, changed to every value: read
+ * with the minute remembered or not (its seconds then a word at a time),
+ * it is what the same text with the zone written "+00:00" is (read byte
+ * by byte). */
+static void test_rfc3339_every_byte(void **state)
+{
+    (void)state;
+    const char *base = "2026-11-21T15:04:05.123Z";
+    int64_t want, ms, ms_cached, ms_slow;
+    struct wb_minute last = {0};
+    assert_int_equal(wb_parse_rfc3339_ms(base, 24, NULL, &want), 0);
+    assert_true(want == 1795273445123LL);
+    for (int i = 0; i < 24; i++) {
+        for (int c = 0; c < 256; c++) {
+            char text[24], slow[29];
+            memcpy(text, base, sizeof(text));
+            text[i] = (char)c;
+            memcpy(slow, text, 23);
+            memcpy(slow + 23, "+00:00", 6);
+            int rc_slow = i == 23
+                              ? (c == 'Z' || c == 'z' ? 0 : -EINVAL)
+                              : wb_parse_rfc3339_ms(slow, 29, NULL, &ms_slow);
+            if (i == 23) {
+                ms_slow = want;
+            }
+            int rc = wb_parse_rfc3339_ms(text, 24, NULL, &ms);
+            int64_t base_ms; /* remembers base's minute */
+            assert_int_equal(wb_parse_rfc3339_ms(base, 24, &last, &base_ms), 0);
+            int rc_cached = wb_parse_rfc3339_ms(text, 24, &last, &ms_cached);
+            if (rc != rc_slow || rc_cached != rc_slow ||
+                (rc == 0 && (ms != ms_slow || ms_cached != ms_slow))) {
+                fail_msg("byte %d = 0x%02x: %d %lld, remembered %d %lld, "
+                         "byte by byte %d %lld",
+                         i, c, rc, (long long)ms, rc_cached,
+                         (long long)ms_cached, rc_slow, (long long)ms_slow);
+            }
+        }
+    }
+    /* The minute remembered is still the right one. */
+    assert_int_equal(wb_parse_rfc3339_ms(base, 24, &last, &ms), 0);
+    assert_true(ms == want);
 }
 
 static void test_histogram(void **state)
@@ -998,6 +1041,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_rfc3339_every_byte),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_versions_gaps_and_orphans),

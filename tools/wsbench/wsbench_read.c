@@ -12,6 +12,10 @@
 #include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "words and masks of text here put its byte i at bits 8i or bit i"
+#endif
+
 /* ---- latency histogram -------------------------------------------------- */
 
 int wb_hist_init(struct wb_hist *h)
@@ -175,28 +179,80 @@ static bool num(const char *s, size_t at, size_t n, size_t len, int *out)
     }
     int v = 0;
     for (size_t i = at; i < at + n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) {
             return false;
         }
-        v = v * 10 + (s[i] - '0');
+        v = v * 10 + (int)d;
     }
     *out = v;
     return true;
 }
 
-int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms)
+/* The start of the minute "YYYY-MM-DDTHH:MM" at @s (16 bytes) into *@out,
+ * in seconds since the epoch. Returns false when it is not one. */
+static bool minute_of(const char *s, int64_t *out)
 {
-    int y, mo, d, h, mi, sec;
-    if (!num(s, 0, 4, len, &y) || len < 19 || s[4] != '-' ||
-        !num(s, 5, 2, len, &mo) || s[7] != '-' || !num(s, 8, 2, len, &d) ||
+    int y, mo, d, h, mi;
+    if (!num(s, 0, 4, 16, &y) || s[4] != '-' || !num(s, 5, 2, 16, &mo) ||
+        s[7] != '-' || !num(s, 8, 2, 16, &d) ||
         (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !num(s, 11, 2, len, &h) || s[13] != ':' || !num(s, 14, 2, len, &mi) ||
-        s[16] != ':' || !num(s, 17, 2, len, &sec) || mo < 1 || mo > 12 ||
-        d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+        !num(s, 11, 2, 16, &h) || s[13] != ':' || !num(s, 14, 2, 16, &mi) ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59) {
+        return false;
+    }
+    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+           mi * 60;
+    return true;
+}
+
+#define BYTES(b) (0x0101010101010101ull * (b)) /* @b in every byte */
+
+/* The server's own end of a time, ":SS.mmmZ" at @t, read as one word (the
+ * first byte lowest): sets *@sec and *@frac_ms. Returns false when @t is
+ * not so. */
+static inline bool seconds_ms(const char *t, int *sec, int *frac_ms)
+{
+    uint64_t w;
+    memcpy(&w, t, sizeof(w));
+    uint64_t d = (w ^ BYTES('0')) & 0x00ffffff00ffff00ull; /* the digits */
+    /* A digit is 0..9 now: no high nibble, and no bit 4 after adding 6
+     * (nor a carry, while no byte has a high nibble). */
+    if ((d & BYTES(0xf0)) | ((d + BYTES(6)) & BYTES(0x10)) ||
+        ((w | 0x20ull << 56) & 0xff000000ff0000ffull) !=
+            ((uint64_t)'z' << 56 | (uint64_t)'.' << 24 | ':')) {
+        return false;
+    }
+    *sec = (int)(d >> 8 & 0xff) * 10 + (int)(d >> 16 & 0xff);
+    *frac_ms = (int)(d >> 32 & 0xff) * 100 + (int)(d >> 40 & 0xff) * 10 +
+               (int)(d >> 48 & 0xff);
+    return *sec <= 60;
+}
+
+/* wb_parse_rfc3339_ms() the long way: any form, any minute. */
+static int rfc3339_ms(const char *s, size_t len, struct wb_minute *last,
+                      int64_t *ms)
+{
+    if (len < 19) {
+        return -EINVAL;
+    }
+    int64_t minute;
+    if (last && last->valid && memcmp(s, last->text, sizeof(last->text)) == 0) {
+        minute = last->s;
+    } else if (minute_of(s, &minute)) {
+        if (last) {
+            memcpy(last->text, s, sizeof(last->text));
+            last->s = minute;
+            last->valid = true;
+        }
+    } else {
+        return -EINVAL;
+    }
+    int sec, frac_ms = 0;
+    if (s[16] != ':' || !num(s, 17, 2, len, &sec) || sec > 60) {
         return -EINVAL;
     }
     size_t i = 19;
-    int frac_ms = 0;
     if (i < len && s[i] == '.') {
         int digits = 0;
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
@@ -228,10 +284,29 @@ int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms)
     if (i != len) {
         return -EINVAL;
     }
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    *ms = secs * 1000 + frac_ms;
+    *ms = (minute + sec - offset_min * 60) * 1000 + frac_ms;
     return 0;
+}
+
+/* wb_parse_rfc3339_ms(), inline where a delta is counted: the server's
+ * form, in the minute remembered, is read right here. */
+static inline __attribute__((always_inline)) int
+parse_rfc3339_ms(const char *s, size_t len, struct wb_minute *last, int64_t *ms)
+{
+    int sec, frac_ms;
+    if (last && len == 24 && last->valid &&
+        memcmp(s, last->text, sizeof(last->text)) == 0 &&
+        seconds_ms(s + 16, &sec, &frac_ms)) {
+        *ms = (last->s + sec) * 1000 + frac_ms;
+        return 0;
+    }
+    return rfc3339_ms(s, len, last, ms);
+}
+
+int wb_parse_rfc3339_ms(const char *s, size_t len, struct wb_minute *last,
+                        int64_t *ms)
+{
+    return parse_rfc3339_ms(s, len, last, ms);
 }
 
 /* ---- reading frames
@@ -580,10 +655,10 @@ static int count_message(struct wb_reader *r, struct wb_conn_view *v,
                      "delta %s v%llu after v%llu", r->ids.id[i],
                      (unsigned long long)m->version, (unsigned long long)last);
         }
-        int64_t sent_ms;
+        int64_t ms;
         if (r->measure && m->sent.p &&
-            wb_parse_rfc3339_ms(m->sent.p, m->sent.n, &sent_ms) == 0) {
-            wb_hist_add(&r->hist, now_us - sent_ms * 1000);
+            parse_rfc3339_ms(m->sent.p, m->sent.n, &r->sent_minute, &ms) == 0) {
+            wb_hist_add(&r->hist, now_us - ms * 1000);
         }
         return 0;
     }
