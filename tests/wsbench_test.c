@@ -219,10 +219,17 @@ struct pair {
 
 #define NOW_US 1795273445123000LL /* 2026-11-21T15:04:05.123Z */
 
-static void pair_init(struct pair *p)
+/* The classifier level a lean test runs with: its cmocka state. */
+static enum wb_simd simd_of(void **state)
+{
+    return *(const enum wb_simd *)*state;
+}
+
+static void pair_init(struct pair *p, enum wb_simd simd)
 {
     *p = (struct pair){.max_toks = 1u << 16};
     assert_int_equal(wb_reader_init(&p->lean, false), 0);
+    p->lean.simd = simd;
     assert_int_equal(wb_reader_init(&p->full, true), 0);
     p->lean.measure = p->full.measure = true;
     p->toks = malloc(p->max_toks * sizeof(*p->toks));
@@ -302,7 +309,6 @@ static void agree_str(struct pair *p, const char *f)
  * hold. */
 static void test_lean_and_full_readers_agree(void **state)
 {
-    (void)state;
     static const char *const frames[] = {
         "{\"type\":\"feed\",\"source\":\"s\",\"state\":\"live\"}",
         "[{\"type\":\"snapshot\",\"match\":{\"id\":\"m\",\"version\":4,"
@@ -327,7 +333,7 @@ static void test_lean_and_full_readers_agree(void **state)
         "{}",
     };
     struct pair p;
-    pair_init(&p);
+    pair_init(&p, simd_of(state));
     for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
         agree_str(&p, frames[i]);
     }
@@ -351,7 +357,6 @@ static void test_lean_and_full_readers_agree(void **state)
  * blanks wherever JSON allows them. */
 static void test_lean_reader_members(void **state)
 {
-    (void)state;
     static const struct {
         const char *frame;
         uint64_t deltas, bad, recovered, latencies;
@@ -430,7 +435,7 @@ static void test_lean_reader_members(void **state)
          1, 0, 0, 0},
     };
     struct pair p;
-    pair_init(&p);
+    pair_init(&p, simd_of(state));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct wb_counts before = p.lean.counts;
         uint64_t latencies = p.lean.hist.count;
@@ -457,13 +462,12 @@ static void test_lean_reader_members(void **state)
  * strings far longer than a block. */
 static void test_lean_reader_block_edges(void **state)
 {
-    (void)state;
     static const char *const tails[] = {
         "\\\"",     "\\\\",     "\\\\\\\"",      "\\\\\\\\", "x\\\\",
         "\\u0022}", "{[\\\"]}", "\\\\\\\"}\\\"", "\\/\\n",
     };
     struct pair p;
-    pair_init(&p);
+    pair_init(&p, simd_of(state));
     uint64_t want = 0;
     char *f = malloc(300000);
     assert_non_null(f);
@@ -523,7 +527,6 @@ static void test_lean_reader_block_edges(void **state)
 /* A cut frame is one bad frame to both readers, wherever it is cut. */
 static void test_lean_reader_cut_frames(void **state)
 {
-    (void)state;
     const char *whole =
         "[{\"type\":\"snapshot\",\"match\":{\"id\":\"a\",\"version\":1,"
         "\"fixture\":{\"home\":\"H\\\"\",\"away\":\"A\"}}},"
@@ -536,6 +539,7 @@ static void test_lean_reader_cut_frames(void **state)
     struct wb_reader lean;
     struct wb_conn_view v = {0};
     assert_int_equal(wb_reader_init(&lean, false), 0);
+    lean.simd = simd_of(state);
     for (size_t cut = 0; cut < len; cut++) {
         /* On the heap with nothing after it: ASan sees a read past it. */
         char *f = malloc(cut ? cut : 1);
@@ -557,7 +561,6 @@ static void test_lean_reader_cut_frames(void **state)
  * never fatal; what cannot be followed is bad. */
 static void test_lean_reader_garbage(void **state)
 {
-    (void)state;
     static const struct {
         const char *frame;
         size_t len;
@@ -588,6 +591,7 @@ static void test_lean_reader_garbage(void **state)
     struct wb_reader lean;
     struct wb_conn_view v = {0};
     assert_int_equal(wb_reader_init(&lean, false), 0);
+    lean.simd = simd_of(state);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *f = malloc(cases[i].len + 1);
         assert_non_null(f);
@@ -928,16 +932,16 @@ static void mutate(struct gen *g)
 
 static void test_lean_reader_random_frames(void **state)
 {
-    (void)state;
     struct gen g = {.state = 0x5c0e3e1e};
     g.buf = malloc(GEN_CAP);
     assert_non_null(g.buf);
     struct pair p;
-    pair_init(&p);
+    pair_init(&p, simd_of(state));
     struct wb_reader loose; /* frames the tokenizer refuses */
     struct wb_conn_view lv = {0};
     assert_int_equal(wb_reader_init(&loose, false), 0);
     loose.measure = true;
+    loose.simd = simd_of(state);
     uint32_t valid = 0, mutated_valid = 0, invalid = 0;
     for (uint32_t i = 0; i < 30000; i++) {
         put_frame(&g);
@@ -1037,6 +1041,19 @@ static void test_view_applies_snapshots_and_deltas(void **state)
     wb_reader_release(&r);
 }
 
+/* Each lean reader test runs with every classifier: plain C, SSE2, AVX2
+ * and AVX-512 (the widest the CPU has, where it lacks one). */
+static const enum wb_simd simds[] = {WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2,
+                                     WB_SIMD_AVX512};
+#define SIMD_TEST(f, i, level)                                                 \
+    {                                                                          \
+        .name = #f " (" level ")", .test_func = f,                             \
+        .initial_state = (void *)&simds[i]                                     \
+    }
+#define EACH_SIMD(f)                                                           \
+    SIMD_TEST(f, 0, "plain C"), SIMD_TEST(f, 1, "SSE2"),                       \
+        SIMD_TEST(f, 2, "AVX2"), SIMD_TEST(f, 3, "AVX-512")
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1047,12 +1064,12 @@ int main(void)
         cmocka_unit_test(test_versions_gaps_and_orphans),
         cmocka_unit_test(test_latency_from_sent),
         cmocka_unit_test(test_view_applies_snapshots_and_deltas),
-        cmocka_unit_test(test_lean_and_full_readers_agree),
-        cmocka_unit_test(test_lean_reader_members),
-        cmocka_unit_test(test_lean_reader_block_edges),
-        cmocka_unit_test(test_lean_reader_cut_frames),
-        cmocka_unit_test(test_lean_reader_garbage),
-        cmocka_unit_test(test_lean_reader_random_frames),
+        EACH_SIMD(test_lean_and_full_readers_agree),
+        EACH_SIMD(test_lean_reader_members),
+        EACH_SIMD(test_lean_reader_block_edges),
+        EACH_SIMD(test_lean_reader_cut_frames),
+        EACH_SIMD(test_lean_reader_garbage),
+        EACH_SIMD(test_lean_reader_random_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
