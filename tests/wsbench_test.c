@@ -625,6 +625,7 @@ struct gen {
     uint64_t state;
     char *buf; /* GEN_CAP bytes */
     size_t n;
+    bool compact; /* no blanks in the message being made */
 };
 
 static uint32_t rnd(struct gen *g, uint32_t n)
@@ -654,7 +655,7 @@ static void put(struct gen *g, const char *s)
 static void put_blank(struct gen *g)
 {
     static const char *const blanks[] = {" ", "\n", "\t", "\r\n", "  "};
-    if (rnd(g, 8) == 0) {
+    if (!g->compact && rnd(g, 8) == 0) {
         put(g, blanks[rnd(g, 5)]);
     }
 }
@@ -855,7 +856,11 @@ static void put_message(struct gen *g)
     while (n < 12 && rnd(g, 6) == 0) {
         members[n++] = all[rnd(g, 9)]; /* a repeated key */
     }
-    for (uint32_t i = n; i > 1; i--) { /* shuffle */
+    /* Half in the server's order (type, id, version, sent first), most of
+     * those compact as it writes them; the rest in any order. */
+    bool server = rnd(g, 2);
+    g->compact = server && rnd(g, 4);
+    for (uint32_t i = n; !server && i > 1; i--) { /* shuffle */
         uint32_t j = rnd(g, i);
         const char *t = members[i - 1];
         members[i - 1] = members[j];
@@ -874,6 +879,7 @@ static void put_message(struct gen *g)
         }
     }
     put(g, "}");
+    g->compact = false;
     put_blank(g);
 }
 

@@ -881,7 +881,9 @@ static int read_frame_tokens(struct wb_reader *r, struct wb_conn_view *v,
  * Stage two is the walker: it reads keys and the values it counts byte by
  * byte, finds a string's end as the next quote bit and skips a nested value
  * by counting bracket bits, so the bytes of skipped values (most of a
- * delta) are never looked at one by one.
+ * delta) are never looked at one by one. Keys may come in any order, but
+ * a delta is first read as model__delta_json() writes it, member after
+ * member with no look at their keys, for as long as it is so.
  *
  * Nothing depends on the frame being valid to stay in bounds: every bit
  * found is a byte of the frame, and the last, short block is read from a
@@ -1482,6 +1484,71 @@ static const char *scan_object(struct scan *s, const char *p, struct msg *m,
     return scan_rest(s, p, m, match);
 }
 
+/* Whether the text at @p, up to @end, starts with the @n bytes at @lit. */
+static inline bool starts(const char *p, const char *end, const char *lit,
+                          size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+/* Past the value at @p of a member not counted, after blanks. */
+static inline const char *skip_value(struct scan *s, const char *p)
+{
+    return (p = nonblank(s, p)) ? scan_skip(s, p) : NULL;
+}
+
+/* scan_object() of a message, first as the server writes a delta
+ * (model__delta_json(): compact; type, id, version, then sent, changes
+ * and incidents, the first and last of those when there are any), with no
+ * look at those keys; from the first member that is not so on, and for
+ * any other message, the general way. */
+static const char *scan_message_object(struct scan *s, const char *p,
+                                       struct msg *m, struct msg *match)
+{
+    static const char type[] = "{\"type\":\"delta\"", id[] = ",\"id\":\"",
+                      version[] = ",\"version\":", sent[] = ",\"sent\":\"",
+                      changes[] = ",\"changes\":",
+                      incidents[] = ",\"incidents\":";
+    const char *end = s->end;
+    if (!starts(p, end, type, sizeof(type) - 1)) {
+        return scan_object(s, p, m, match);
+    }
+    m->type = (struct span){p + sizeof(type) - 7, 5};
+    m->seen = F_TYPE;
+    p += sizeof(type) - 1;
+    if (!starts(p, end, id, sizeof(id) - 1)) {
+        return scan_rest(s, p, m, match);
+    }
+    if (!(p = scan_string(s, p + sizeof(id) - 2, &m->id))) {
+        return NULL;
+    }
+    m->id_ok = !has_backslash(s, m->id);
+    m->seen |= F_ID;
+    if (!starts(p, end, version, sizeof(version) - 1)) {
+        return scan_rest(s, p, m, match);
+    }
+    p = nonblank(s, p + sizeof(version) - 1);
+    if (!p || !(p = scan_u64(s, p, &m->version, &m->has_version))) {
+        return NULL;
+    }
+    m->seen |= F_VERSION;
+    if (starts(p, end, sent, sizeof(sent) - 1)) {
+        if (!(p = scan_string(s, p + sizeof(sent) - 2, &m->sent))) {
+            return NULL;
+        }
+        m->seen |= F_SENT;
+    }
+    if (starts(p, end, changes, sizeof(changes) - 1) &&
+        !(p = skip_value(s, p + sizeof(changes) - 1))) {
+        return NULL;
+    }
+    if (starts(p, end, incidents, sizeof(incidents) - 1) &&
+        !(p = skip_value(s, p + sizeof(incidents) - 1))) {
+        return NULL;
+    }
+    return scan_rest(s, p, m, match);
+}
+
 /* Reads the message at *@p and moves *@p past it. Returns 0, 1 when the
  * frame cannot be followed (counted bad), or -ENOMEM. */
 static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
@@ -1495,7 +1562,7 @@ static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
     }
     struct msg m = {.text = {at, 0}}, match; /* match: once there is one */
     match.text.p = NULL;
-    *p = scan_object(s, at, &m, &match);
+    *p = scan_message_object(s, at, &m, &match);
     if (!*p) {
         r->counts.bad++;
         return 1;
