@@ -1134,6 +1134,7 @@ static void scan_init(struct scan *s, const char *text, size_t len,
     s->block = text;
     s->carry = (struct carry){0};
     s->classify = classify_plain;
+    (void)simd; /* there may be no other */
 #if defined(__SSE2__)
     if (simd >= WB_SIMD_SSE2) {
         s->classify = classify_sse2;
