@@ -1092,9 +1092,9 @@ static void classify_chunk(struct scan *s)
      * (a frame read soon after it arrived is in the cache anyway; one
      * that was not, say a benchmark's, would otherwise be read a cache
      * miss at a time). */
-    for (const char *b = s->block + CHUNK * BLOCK;
-         b < s->end && b < s->block + 2 * CHUNK * BLOCK; b += BLOCK) {
-        __builtin_prefetch(b);
+    for (size_t at = CHUNK * BLOCK; at < left && at < 2 * CHUNK * BLOCK;
+         at += BLOCK) {
+        __builtin_prefetch(s->block + at);
     }
 }
 
