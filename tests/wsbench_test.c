@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
 
 static void test_rfc3339(void **state)
@@ -28,8 +29,8 @@ static void test_rfc3339(void **state)
         {"2000-02-29T00:00:00Z", "951782400000"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        assert_int_equal(wb_parse_rfc3339_ms(ok[i][0], strlen(ok[i][0]), &ms),
-                         0);
+        assert_int_equal(
+            wb_parse_rfc3339_ms(ok[i][0], strlen(ok[i][0]), NULL, &ms), 0);
         if (ms != strtoll(ok[i][1], NULL, 10)) {
             fail_msg("%s: %lld", ok[i][0], (long long)ms);
         }
@@ -43,10 +44,53 @@ static void test_rfc3339(void **state)
                          "2026-11-21T15:04:05Zx",
                          "2026-11-21T15:04:05+1:00"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (wb_parse_rfc3339_ms(bad[i], strlen(bad[i]), &ms) != -EINVAL) {
+        if (wb_parse_rfc3339_ms(bad[i], strlen(bad[i]), NULL, &ms) != -EINVAL) {
             fail_msg("accepted %s", bad[i]);
         }
     }
+}
+
+/* Every byte of a time in the server's form, changed to every value: read
+ * with the minute remembered or not (its seconds then a word at a time),
+ * it is what the same text with the zone written "+00:00" is (read byte
+ * by byte). */
+static void test_rfc3339_every_byte(void **state)
+{
+    (void)state;
+    const char *base = "2026-11-21T15:04:05.123Z";
+    int64_t want, ms, ms_cached, ms_slow;
+    struct wb_minute last = {0};
+    assert_int_equal(wb_parse_rfc3339_ms(base, 24, NULL, &want), 0);
+    assert_true(want == 1795273445123LL);
+    for (int i = 0; i < 24; i++) {
+        for (int c = 0; c < 256; c++) {
+            char text[24], slow[29];
+            memcpy(text, base, sizeof(text));
+            text[i] = (char)c;
+            memcpy(slow, text, 23);
+            memcpy(slow + 23, "+00:00", 6);
+            int rc_slow = i == 23
+                              ? (c == 'Z' || c == 'z' ? 0 : -EINVAL)
+                              : wb_parse_rfc3339_ms(slow, 29, NULL, &ms_slow);
+            if (i == 23) {
+                ms_slow = want;
+            }
+            int rc = wb_parse_rfc3339_ms(text, 24, NULL, &ms);
+            int64_t base_ms; /* remembers base's minute */
+            assert_int_equal(wb_parse_rfc3339_ms(base, 24, &last, &base_ms), 0);
+            int rc_cached = wb_parse_rfc3339_ms(text, 24, &last, &ms_cached);
+            if (rc != rc_slow || rc_cached != rc_slow ||
+                (rc == 0 && (ms != ms_slow || ms_cached != ms_slow))) {
+                fail_msg("byte %d = 0x%02x: %d %lld, remembered %d %lld, "
+                         "byte by byte %d %lld",
+                         i, c, rc, (long long)ms, rc_cached,
+                         (long long)ms_cached, rc_slow, (long long)ms_slow);
+            }
+        }
+    }
+    /* The minute remembered is still the right one. */
+    assert_int_equal(wb_parse_rfc3339_ms(base, 24, &last, &ms), 0);
+    assert_true(ms == want);
 }
 
 static void test_histogram(void **state)
@@ -155,11 +199,116 @@ static void test_latency_from_sent(void **state)
     wb_reader_release(&r);
 }
 
-/* The lean reader (counting) and the full one (with views) agree on
- * every counter, whatever the strings hold. */
+/* ---- the lean reader against the full one ------------------------------
+ *
+ * The lean reader (counting only) skips what it does not count without
+ * validating it; the full reader (with views) tokenizes strictly. On every
+ * frame the full reader accepts, the two must count alike; on the rest the
+ * lean one must stay in bounds and count the frame bad where it cannot
+ * follow it. A pair of readers gets only frames the tokenizer accepts, so
+ * their version state stays the same; anything else goes to a third,
+ * lean reader of its own.
+ */
+
+struct pair {
+    struct wb_reader lean, full;
+    struct wb_conn_view lv, fv;
+    struct notify_json_tok *toks; /* to tell valid frames */
+    uint32_t max_toks;
+};
+
+#define NOW_US 1795273445123000LL /* 2026-11-21T15:04:05.123Z */
+
+/* The classifier level a lean test runs with: its cmocka state. */
+static enum wb_simd simd_of(void **state)
+{
+    return *(const enum wb_simd *)*state;
+}
+
+static void pair_init(struct pair *p, enum wb_simd simd)
+{
+    *p = (struct pair){.max_toks = 1u << 16};
+    assert_int_equal(wb_reader_init(&p->lean, false), 0);
+    p->lean.simd = simd;
+    assert_int_equal(wb_reader_init(&p->full, true), 0);
+    p->lean.measure = p->full.measure = true;
+    p->toks = malloc(p->max_toks * sizeof(*p->toks));
+    assert_non_null(p->toks);
+}
+
+static void pair_release(struct pair *p)
+{
+    wb_view_release(&p->lv);
+    wb_view_release(&p->fv);
+    wb_reader_release(&p->lean);
+    wb_reader_release(&p->full);
+    free(p->toks);
+}
+
+static bool is_valid(struct pair *p, const char *f, size_t len)
+{
+    return notify_json_parse(f, len, p->toks, p->max_toks, NULL) > 0;
+}
+
+static void print_frame(const char *f, size_t len)
+{
+    fprintf(stderr, "frame (%zu bytes): ", len);
+    for (size_t i = 0; i < len && i < 2000; i++) {
+        unsigned char c = (unsigned char)f[i];
+        fprintf(stderr, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+    }
+    fputc('\n', stderr);
+}
+
+/* What @r counted, in words, into @buf. */
+static const char *counted(const struct wb_reader *r, char *buf, size_t cap)
+{
+    const struct wb_counts *c = &r->counts;
+    snprintf(buf, cap,
+             "messages %llu deltas %llu snapshots %llu feeds %llu pongs %llu "
+             "errors %llu recovered %llu gaps %llu orphans %llu bad %llu "
+             "latencies %llu ids %u \"%s\"",
+             (unsigned long long)c->messages, (unsigned long long)c->deltas,
+             (unsigned long long)c->snapshots, (unsigned long long)c->feeds,
+             (unsigned long long)c->pongs, (unsigned long long)c->errors,
+             (unsigned long long)c->recovered, (unsigned long long)c->gaps,
+             (unsigned long long)c->orphans, (unsigned long long)c->bad,
+             (unsigned long long)r->hist.count, r->ids.n, r->last_error);
+    return buf;
+}
+
+/* Both readers read @f; their counters, latency samples, last error and
+ * match versions must be the same. */
+static void agree(struct pair *p, const char *f, size_t len)
+{
+    assert_int_equal(wb_read_frame(&p->lean, &p->lv, f, len, NOW_US), 0);
+    assert_int_equal(wb_read_frame(&p->full, &p->fv, f, len, NOW_US), 0);
+    bool same =
+        memcmp(&p->lean.counts, &p->full.counts, sizeof(p->lean.counts)) == 0 &&
+        p->lean.hist.count == p->full.hist.count &&
+        p->lean.hist.max_us == p->full.hist.max_us &&
+        strcmp(p->lean.last_error, p->full.last_error) == 0 &&
+        p->lean.ids.n == p->full.ids.n;
+    for (uint32_t i = 0; same && i < p->lean.ids.n; i++) {
+        same = p->lv.version[i] == p->fv.version[i];
+    }
+    if (!same) {
+        char l[512], u[512];
+        print_frame(f, len);
+        fail_msg("lean: %s\nfull: %s", counted(&p->lean, l, sizeof(l)),
+                 counted(&p->full, u, sizeof(u)));
+    }
+}
+
+static void agree_str(struct pair *p, const char *f)
+{
+    agree(p, f, strlen(f));
+}
+
+/* The lean and full readers agree on every counter, whatever the strings
+ * hold. */
 static void test_lean_and_full_readers_agree(void **state)
 {
-    (void)state;
     static const char *const frames[] = {
         "{\"type\":\"feed\",\"source\":\"s\",\"state\":\"live\"}",
         "[{\"type\":\"snapshot\",\"match\":{\"id\":\"m\",\"version\":4,"
@@ -183,50 +332,665 @@ static void test_lean_and_full_readers_agree(void **state)
         "[]",
         "{}",
     };
-    struct wb_reader lean, full;
-    struct wb_conn_view lv = {0}, fv = {0};
-    assert_int_equal(wb_reader_init(&lean, false), 0);
-    assert_int_equal(wb_reader_init(&full, true), 0);
-    lean.measure = full.measure = true;
+    struct pair p;
+    pair_init(&p, simd_of(state));
     for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-        const char *f = frames[i];
-        assert_int_equal(wb_read_frame(&lean, &lv, f, strlen(f), 0), 0);
-        assert_int_equal(wb_read_frame(&full, &fv, f, strlen(f), 0), 0);
-        if (memcmp(&lean.counts, &full.counts, sizeof(lean.counts)) != 0) {
-            fail_msg("frame %zu: lean messages %llu deltas %llu snapshots "
-                     "%llu gaps %llu orphans %llu bad %llu recovered %llu; "
-                     "full %llu %llu %llu %llu %llu %llu %llu",
-                     i, (unsigned long long)lean.counts.messages,
-                     (unsigned long long)lean.counts.deltas,
-                     (unsigned long long)lean.counts.snapshots,
-                     (unsigned long long)lean.counts.gaps,
-                     (unsigned long long)lean.counts.orphans,
-                     (unsigned long long)lean.counts.bad,
-                     (unsigned long long)lean.counts.recovered,
-                     (unsigned long long)full.counts.messages,
-                     (unsigned long long)full.counts.deltas,
-                     (unsigned long long)full.counts.snapshots,
-                     (unsigned long long)full.counts.gaps,
-                     (unsigned long long)full.counts.orphans,
-                     (unsigned long long)full.counts.bad,
-                     (unsigned long long)full.counts.recovered);
-        }
+        agree_str(&p, frames[i]);
     }
     /* Which the frames above do exercise. */
-    assert_int_equal(lean.counts.snapshots, 3);
-    assert_int_equal(lean.counts.deltas, 6);
-    assert_int_equal(lean.counts.gaps, 1);    /* m 5 -> 9 */
-    assert_int_equal(lean.counts.orphans, 1); /* q */
-    assert_int_equal(lean.counts.recovered, 1);
-    assert_int_equal(lean.counts.errors, 1);
-    assert_int_equal(lean.counts.pongs, 1);
-    assert_true(lean.counts.bad >= 3);
-    assert_int_equal(lean.hist.count, 1);
-    assert_int_equal(lv.version[0], 9);
-    wb_view_release(&lv);
-    wb_view_release(&fv);
+    const struct wb_counts *c = &p.lean.counts;
+    assert_int_equal(c->snapshots, 3);
+    assert_int_equal(c->deltas, 6);
+    assert_int_equal(c->gaps, 1);    /* m 5 -> 9 */
+    assert_int_equal(c->orphans, 1); /* q */
+    assert_int_equal(c->recovered, 1);
+    assert_int_equal(c->errors, 1);
+    assert_int_equal(c->pongs, 1);
+    assert_true(c->bad >= 3);
+    assert_int_equal(p.lean.hist.count, 1);
+    assert_int_equal(p.lv.version[0], 9);
+    pair_release(&p);
+}
+
+/* Members the lean reader counts, each once, in any order, with repeated
+ * keys (the first wins, whatever its value), escaped keys and values, and
+ * blanks wherever JSON allows them. */
+static void test_lean_reader_members(void **state)
+{
+    static const struct {
+        const char *frame;
+        uint64_t deltas, bad, recovered, latencies;
+    } cases[] = {
+        /* Every order of four members. */
+        {"{\"id\":\"a\",\"version\":1,\"type\":\"snapshot\"}", 0, 1, 0, 0},
+        {"{\"type\":\"snapshot\",\"match\":{\"version\":1,\"id\":\"a\"}}", 0, 0,
+         0, 0},
+        {"{\"version\":2,\"sent\":\"2026-11-21T15:04:05.100Z\",\"id\":\"a\","
+         "\"type\":\"delta\"}",
+         1, 0, 0, 1},
+        {"{\"sent\":\"2026-11-21T15:04:05.100Z\",\"type\":\"delta\","
+         "\"version\":3,\"id\":\"a\"}",
+         1, 0, 0, 1},
+        {"{\"id\":\"a\",\"type\":\"delta\",\"sent\":"
+         "\"2026-11-21T15:04:05.100Z\",\"version\":4}",
+         1, 0, 0, 1},
+        /* The match comes before the type that says it is a snapshot. */
+        {"{\"match\":{\"id\":\"b\",\"x\":[{}],\"version\":7},\"type\":"
+         "\"snapshot\"}",
+         0, 0, 0, 0},
+        /* Repeated keys: the first wins, even when it is not usable. */
+        {"{\"type\":\"delta\",\"id\":\"a\",\"id\":\"b\",\"version\":5,"
+         "\"version\":9}",
+         1, 0, 0, 0},
+        {"{\"type\":7,\"type\":\"delta\",\"id\":\"a\",\"version\":6}", 0, 1, 0,
+         0},
+        {"{\"type\":\"delta\",\"id\":1,\"id\":\"a\",\"version\":6}", 1, 1, 0,
+         0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":\"6\",\"version\":6}", 1,
+         1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":6,\"sent\":1,"
+         "\"sent\":\"2026-11-21T15:04:05.100Z\"}",
+         1, 0, 0, 0},
+        {"{\"type\":\"snapshot\",\"match\":[],\"match\":{\"id\":\"a\","
+         "\"version\":6}}",
+         0, 1, 0, 0},
+        {"{\"type\":\"delta\",\"recovered\":false,\"recovered\":true,"
+         "\"id\":\"a\",\"version\":6}",
+         1, 0, 0, 0},
+        {"{\"type\":\"delta\",\"recovered\":true,\"recovered\":false,"
+         "\"id\":\"a\",\"version\":7}",
+         1, 0, 1, 0},
+        {"{\"type\":\"delta\",\"recovered\":null,\"id\":\"a\",\"version\":8}",
+         1, 0, 0, 0},
+        /* Escaped keys are the keys they decode to. */
+        {"{\"\\u0074ype\":\"delta\",\"i\\u0064\":\"a\",\"\\u0076ersion\":9}", 1,
+         0, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"versio\\u006E\":10}", 1, 0, 0, 0},
+        {"{\"type\":\"delta\",\"\\u0069\\u0064\":\"a\",\"version\":11,"
+         "\"version\\u0000\":1,\"ver\\\"sion\":1,\"\\/id\":\"b\"}",
+         1, 0, 0, 0},
+        /* An escaped type is no type; an escaped id is no id. */
+        {"{\"type\":\"d\\u0065lta\",\"id\":\"a\",\"version\":12}", 0, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"\\u0061\",\"version\":12}", 1, 1, 0, 0},
+        /* Blanks after numbers and around every token. */
+        {"{ \"type\" :\t\"delta\" ,\r\n\"id\"\n:\"a\", \"version\" : 12\n}", 1,
+         0, 0, 0},
+        {"\n[\t{\"type\":\"delta\",\"id\":\"a\",\"version\":13\t}\r\n]\n", 1, 0,
+         0, 0},
+        /* Versions that are not non-negative integers, or too big. */
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":14.0}", 1, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":1e3}", 1, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":-0}", 1, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":18446744073709551616}",
+         1, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":true}", 1, 1, 0, 0},
+        {"{\"type\":\"delta\",\"id\":\"a\",\"version\":{\"v\":14}}", 1, 1, 0,
+         0},
+        {"{\"type\":\"delta\",\"id\":\"c\",\"version\":18446744073709551615}",
+         1, 0, 0, 0},
+        /* Nested values to skip, brackets inside their strings. */
+        {"{\"changes\":{\"a\":[[{\"b\":[]}],{},[[[\"]]]\"]]]],\"c\":{\"d\":"
+         "{\"e\":\"}]\\\\\"}}},\"type\":\"delta\",\"incidents\":[[],{\"x\":"
+         "[{\"y\":\"{\"}]}],\"id\":\"a\",\"version\":15}",
+         1, 0, 0, 0},
+    };
+    struct pair p;
+    pair_init(&p, simd_of(state));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wb_counts before = p.lean.counts;
+        uint64_t latencies = p.lean.hist.count;
+        assert_true(is_valid(&p, cases[i].frame, strlen(cases[i].frame)));
+        agree_str(&p, cases[i].frame);
+        const struct wb_counts *c = &p.lean.counts;
+        if (c->deltas - before.deltas != cases[i].deltas ||
+            c->bad - before.bad != cases[i].bad ||
+            c->recovered - before.recovered != cases[i].recovered ||
+            p.lean.hist.count - latencies != cases[i].latencies) {
+            fail_msg("case %zu: deltas %llu bad %llu recovered %llu "
+                     "latencies %llu",
+                     i, (unsigned long long)(c->deltas - before.deltas),
+                     (unsigned long long)(c->bad - before.bad),
+                     (unsigned long long)(c->recovered - before.recovered),
+                     (unsigned long long)(p.lean.hist.count - latencies));
+        }
+    }
+    pair_release(&p);
+}
+
+/* Strings with escapes, and objects, that start and end at every offset
+ * around the 16, 32 and 64-byte blocks the lean reader classifies, and
+ * strings far longer than a block. */
+static void test_lean_reader_block_edges(void **state)
+{
+    static const char *const tails[] = {
+        "\\\"",     "\\\\",     "\\\\\\\"",      "\\\\\\\\", "x\\\\",
+        "\\u0022}", "{[\\\"]}", "\\\\\\\"}\\\"", "\\/\\n",
+    };
+    struct pair p;
+    pair_init(&p, simd_of(state));
+    uint64_t want = 0;
+    char *f = malloc(300000);
+    assert_non_null(f);
+    for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+        for (int pad = 0; pad < 140; pad++) {
+            /* A skipped string whose escape lands at offset pad + 40 or so,
+             * then a nested object, then the members counted. */
+            int n =
+                snprintf(f, 300000,
+                         "[{\"type\":\"delta\",\"note\":\"%.*s%s\","
+                         "\"changes\":{\"k\":\"%.*s%s\",\"o\":{\"a\":"
+                         "[1,{\"b\":\"%s\"}]}},\"id\":\"e\",\"version\":"
+                         "%llu}]",
+                         pad,
+                         "......................................."
+                         "......................................."
+                         "......................................."
+                         "......................................."
+                         "......................................."
+                         "......................................."
+                         "...............",
+                         tails[t], pad % 61,
+                         "{}[]:,{}[]:,{}[]:,{}[]:,{}[]:,{}[]:,{}[]:,"
+                         "{}[]:,{}[]:,{}[]:,{}[]:,",
+                         tails[t], tails[t], (unsigned long long)(want + 1));
+            assert_true(n > 0 && n < 300000);
+            assert_true(is_valid(&p, f, (size_t)n));
+            agree(&p, f, (size_t)n);
+            want++;
+            assert_int_equal(p.lean.counts.deltas, want);
+        }
+    }
+    assert_int_equal(p.lean.counts.gaps, 0);
+    assert_int_equal(p.lean.counts.orphans, 1);
+    /* Long strings: a skipped one, then an id, of 100,000 bytes each. */
+    size_t n = 0;
+    n += (size_t)sprintf(f + n, "{\"type\":\"snapshot\",\"match\":{\"x\":\"");
+    for (int i = 0; i < 100000; i++) {
+        f[n++] = i % 1000 == 999 ? '\\' : "ab{}[]:,"[i % 8];
+        if (f[n - 1] == '\\') {
+            f[n++] = '"';
+        }
+    }
+    n += (size_t)sprintf(f + n, "\",\"version\":1,\"id\":\"");
+    memset(f + n, 'i', 100000);
+    n += 100000;
+    n += (size_t)sprintf(f + n, "\"}}");
+    assert_true(is_valid(&p, f, n));
+    agree(&p, f, n);
+    assert_int_equal(p.lean.counts.snapshots, 1);
+    assert_int_equal(p.lean.counts.bad, 0);
+    assert_int_equal(p.lean.ids.len[p.lean.ids.n - 1], 100000);
+    free(f);
+    pair_release(&p);
+}
+
+/* A cut frame is one bad frame to both readers, wherever it is cut. */
+static void test_lean_reader_cut_frames(void **state)
+{
+    const char *whole =
+        "[{\"type\":\"snapshot\",\"match\":{\"id\":\"a\",\"version\":1,"
+        "\"fixture\":{\"home\":\"H\\\"\",\"away\":\"A\"}}},"
+        "{\"type\":\"delta\",\"id\":\"a\",\"version\":2,\"sent\":"
+        "\"2026-11-21T15:04:05.100Z\",\"changes\":{\"clock\":{\"time\":"
+        "\"45:12\",\"running\":true},\"score\":{\"home\":1,\"away\":0}},"
+        "\"incidents\":{\"upsert\":[{\"id\":\"i1\",\"type\":\"goal\"}],"
+        "\"delete\":[\"i0\"]}},{\"type\":\"pong\"}]";
+    size_t len = strlen(whole);
+    struct wb_reader lean;
+    struct wb_conn_view v = {0};
+    assert_int_equal(wb_reader_init(&lean, false), 0);
+    lean.simd = simd_of(state);
+    for (size_t cut = 0; cut < len; cut++) {
+        /* On the heap with nothing after it: ASan sees a read past it. */
+        char *f = malloc(cut ? cut : 1);
+        assert_non_null(f);
+        memcpy(f, whole, cut);
+        uint64_t bad = lean.counts.bad;
+        assert_int_equal(wb_read_frame(&lean, &v, f, cut, 0), 0);
+        if (lean.counts.bad != bad + 1) {
+            fail_msg("cut at %zu: bad %llu more", cut,
+                     (unsigned long long)(lean.counts.bad - bad));
+        }
+        free(f);
+    }
+    wb_view_release(&v);
     wb_reader_release(&lean);
-    wb_reader_release(&full);
+}
+
+/* Bytes that are not JSON, NULs among them: never read out of bounds,
+ * never fatal; what cannot be followed is bad. */
+static void test_lean_reader_garbage(void **state)
+{
+    static const struct {
+        const char *frame;
+        size_t len;
+        uint64_t messages, bad;
+    } cases[] = {
+        {"", 0, 0, 1},
+        {"\0", 1, 0, 1},
+        {"{\0}", 3, 0, 1},
+        {"[{\"type\":\"pong\"}\0]", 18, 1, 1},
+        {"{\"type\":\"pong\",\0\"a\":1}", 22, 0, 1},
+        /* The lean reader does not validate what it skips: a NUL inside a
+         * skipped string is no concern of its. */
+        {"{\"type\":\"pong\",\"a\":\"\0\"}", 23, 1, 0},
+        {"{\"type\":\"pong\0\"}", 16, 1, 0},
+        {"\"", 1, 0, 1},
+        {"{\"", 2, 0, 1},
+        {"{\"type\\", 7, 0, 1},
+        {"{\"type\":\"\\", 10, 0, 1},
+        {"{\"a\":{", 6, 0, 1},
+        {"{\"a\":[}}}}}", 11, 0, 1},
+        {"{\"a\":1}", 7, 0, 1},
+        /* Nor does it look past a frame's one object. */
+        {"{\"type\":\"pong\"}}}]]]", 20, 1, 0},
+        {"[1,2,{}]", 8, 0, 3},
+        {"}{", 2, 0, 1},
+        {"\xff\xfe{\"type\":\"pong\"}", 17, 0, 1},
+    };
+    struct wb_reader lean;
+    struct wb_conn_view v = {0};
+    assert_int_equal(wb_reader_init(&lean, false), 0);
+    lean.simd = simd_of(state);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *f = malloc(cases[i].len + 1);
+        assert_non_null(f);
+        memcpy(f, cases[i].frame, cases[i].len);
+        struct wb_counts before = lean.counts;
+        assert_int_equal(wb_read_frame(&lean, &v, f, cases[i].len, 0), 0);
+        if (lean.counts.messages - before.messages != cases[i].messages ||
+            lean.counts.bad - before.bad != cases[i].bad) {
+            fail_msg(
+                "case %zu: messages %llu bad %llu", i,
+                (unsigned long long)(lean.counts.messages - before.messages),
+                (unsigned long long)(lean.counts.bad - before.bad));
+        }
+        free(f);
+    }
+    wb_view_release(&v);
+    wb_reader_release(&lean);
+}
+
+/* ---- random frames --------------------------------------------------------
+ *
+ * Frames built from the members the readers look at, in random order and
+ * with random contents (escapes, brackets in strings, nested values of
+ * every kind, repeated and escaped keys, blanks), some of them then
+ * mutated byte by byte. A fixed seed: a failure repeats.
+ */
+
+#define GEN_CAP 65536
+
+struct gen {
+    uint64_t state;
+    char *buf; /* GEN_CAP bytes */
+    size_t n;
+    bool compact; /* no blanks in the message being made */
+};
+
+static uint32_t rnd(struct gen *g, uint32_t n)
+{
+    /* splitmix64 */
+    uint64_t z = (g->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (uint32_t)(z % n);
+}
+
+static void put_n(struct gen *g, const char *s, size_t n)
+{
+    if (g->n + n > GEN_CAP) {
+        n = GEN_CAP - g->n; /* cut: the frame is then invalid */
+    }
+    memcpy(g->buf + g->n, s, n);
+    g->n += n;
+}
+
+static void put(struct gen *g, const char *s)
+{
+    put_n(g, s, strlen(s));
+}
+
+static void put_blank(struct gen *g)
+{
+    static const char *const blanks[] = {" ", "\n", "\t", "\r\n", "  "};
+    if (!g->compact && rnd(g, 8) == 0) {
+        put(g, blanks[rnd(g, 5)]);
+    }
+}
+
+/* A string of up to @max pieces, each a plain byte, a bracket, an escape or
+ * a UTF-8 sequence; sometimes a long plain run. */
+static void put_string(struct gen *g, uint32_t max)
+{
+    static const char *const pieces[] = {
+        "a",
+        "b",
+        "Z",
+        "0",
+        " ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\n",
+        "\\t",
+        "\\u0041",
+        "\\u00e9",
+        "\xc3\xa9",
+        "\xe2\x82\xac",
+        "\\ud83d\\ude00",
+        "\xf0\x9f\x98\x80",
+    };
+    put(g, "\"");
+    uint32_t n = rnd(g, max + 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (rnd(g, 40) == 0) {
+            for (uint32_t k = rnd(g, 200); k > 0; k--) {
+                put(g, "x");
+            }
+        }
+        put(g, pieces[rnd(g, sizeof(pieces) / sizeof(pieces[0]))]);
+    }
+    put(g, "\"");
+}
+
+static void put_number(struct gen *g)
+{
+    static const char *const nums[] = {
+        "0",
+        "7",
+        "42",
+        "-1",
+        "-0",
+        "1.5",
+        "1e3",
+        "2E-2",
+        "0.0",
+        "1234567890123",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999999",
+    };
+    put(g, nums[rnd(g, sizeof(nums) / sizeof(nums[0]))]);
+}
+
+static void put_key(struct gen *g)
+{
+    static const char *const keys[] = {
+        "\"type\"",       "\"id\"",       "\"version\"",       "\"sent\"",
+        "\"recovered\"",  "\"match\"",    "\"changes\"",       "\"incidents\"",
+        "\"\\u0074ype\"", "\"i\\u0064\"", "\"versio\\u006e\"", "\"typ\"",
+        "\"types\"",      "\"ID\"",       "\"\\\"id\"",
+    };
+    if (rnd(g, 3) == 0) {
+        put_string(g, 6);
+    } else {
+        put(g, keys[rnd(g, sizeof(keys) / sizeof(keys[0]))]);
+    }
+}
+
+static void put_value(struct gen *g, int depth)
+{
+    uint32_t kind = rnd(g, depth > 5 ? 6 : 9);
+    switch (kind) {
+    case 0:
+    case 1:
+        put_string(g, 12);
+        break;
+    case 2:
+        put_number(g);
+        break;
+    case 3:
+        put(g, "true");
+        break;
+    case 4:
+        put(g, "false");
+        break;
+    case 5:
+        put(g, "null");
+        break;
+    case 6:
+    case 7: {
+        put(g, "{");
+        put_blank(g);
+        for (uint32_t i = 0, n = rnd(g, 5); i < n; i++) {
+            put(g, i ? "," : "");
+            put_blank(g);
+            put_key(g);
+            put_blank(g);
+            put(g, ":");
+            put_blank(g);
+            put_value(g, depth + 1);
+            put_blank(g);
+        }
+        put(g, "}");
+        break;
+    }
+    default:
+        put(g, "[");
+        put_blank(g);
+        for (uint32_t i = 0, n = rnd(g, 5); i < n; i++) {
+            put(g, i ? "," : "");
+            put_blank(g);
+            put_value(g, depth + 1);
+            put_blank(g);
+        }
+        put(g, "]");
+        break;
+    }
+}
+
+/* One member of a message: @what is its key; its value mostly what the
+ * server sends, now and then anything. */
+static void put_member(struct gen *g, const char *what, const char *type)
+{
+    static const char *const ids[] = {"\"m0\"", "\"m1\"", "\"m2\"",
+                                      "\"m\\u0033\"", "\"sim:1:4\""};
+    static const char *const sents[] = {
+        "\"2026-11-21T15:04:05.100Z\"", "\"2026-11-21T15:04:05Z\"",
+        "\"2026-11-21T15:04:05.1\\u005a\"", "\"yesterday\"", "12"};
+    static const char *const types[] = {
+        "\"delta\"", "\"snapshot\"", "\"feed\"",        "\"pong\"",
+        "\"error\"", "\"other\"",    "\"del\\u0074a\"", "3"};
+    put_blank(g);
+    put(g, "\"");
+    put(g, what);
+    put(g, "\"");
+    put_blank(g);
+    put(g, ":");
+    put_blank(g);
+    bool odd = rnd(g, 12) == 0;
+    if (odd) {
+        put_value(g, 3);
+    } else if (strcmp(what, "type") == 0) {
+        put(g, rnd(g, 10) ? type : types[rnd(g, 8)]);
+    } else if (strcmp(what, "id") == 0) {
+        put(g, ids[rnd(g, 5)]);
+    } else if (strcmp(what, "version") == 0) {
+        char v[24];
+        snprintf(v, sizeof(v), "%u", rnd(g, 12));
+        put(g, rnd(g, 10) ? v : "1.0");
+    } else if (strcmp(what, "sent") == 0) {
+        put(g, sents[rnd(g, 5)]);
+    } else if (strcmp(what, "recovered") == 0) {
+        put(g, rnd(g, 3) ? "true" : "false");
+    } else if (strcmp(what, "match") == 0) {
+        put(g, "{");
+        static const char *const inner[] = {"id", "version", "fixture",
+                                            "incidents", "type"};
+        uint32_t order = rnd(g, 5);
+        for (uint32_t i = 0; i < 5; i++) {
+            put(g, i ? "," : "");
+            put_member(g, inner[(order + i) % 5], "\"snapshot\"");
+        }
+        put(g, "}");
+    } else {
+        put_value(g, 2);
+    }
+    put_blank(g);
+}
+
+static void put_message(struct gen *g)
+{
+    static const char *const all[] = {"type",    "id",        "version",
+                                      "sent",    "recovered", "match",
+                                      "changes", "incidents", "note"};
+    const char *type = rnd(g, 4) ? "\"delta\"" : "\"snapshot\"";
+    const char *members[12];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < 9; i++) {
+        bool snapshot = type[1] == 's';
+        bool usual = i < 2 || (i == 2 && !snapshot) || (i == 3 && !snapshot) ||
+                     (i == 5 && snapshot) || i == 6;
+        if (rnd(g, 10) < (usual ? 9u : 2u)) {
+            members[n++] = all[i];
+        }
+    }
+    while (n < 12 && rnd(g, 6) == 0) {
+        members[n++] = all[rnd(g, 9)]; /* a repeated key */
+    }
+    /* Half in the server's order (type, id, version, sent first), most of
+     * those compact as it writes them; the rest in any order. */
+    bool server = rnd(g, 2);
+    g->compact = server && rnd(g, 4);
+    for (uint32_t i = n; !server && i > 1; i--) { /* shuffle */
+        uint32_t j = rnd(g, i);
+        const char *t = members[i - 1];
+        members[i - 1] = members[j];
+        members[j] = t;
+    }
+    put_blank(g);
+    put(g, "{");
+    for (uint32_t i = 0; i < n; i++) {
+        put(g, i ? "," : "");
+        if (rnd(g, 8) == 0) {
+            put_key(g);
+            put(g, ":");
+            put_value(g, 1);
+        } else {
+            put_member(g, members[i], type);
+        }
+    }
+    put(g, "}");
+    g->compact = false;
+    put_blank(g);
+}
+
+static void put_frame(struct gen *g)
+{
+    g->n = 0;
+    uint32_t kind = rnd(g, 20);
+    if (kind < 6) {
+        put_message(g);
+    } else if (kind < 19) {
+        put(g, "[");
+        for (uint32_t i = 0, n = rnd(g, 5); i < n; i++) {
+            put(g, i ? "," : "");
+            if (rnd(g, 30) == 0) {
+                put_value(g, 2);
+            } else {
+                put_message(g);
+            }
+        }
+        put(g, "]");
+    } else {
+        put_value(g, 0);
+    }
+}
+
+/* Changes one to three bytes: a byte replaced, dropped or added, or the
+ * frame cut. */
+static void mutate(struct gen *g)
+{
+    static const char special[] = "\"\\{}[],: \0\xff\x01tn";
+    for (uint32_t k = rnd(g, 3) + 1; k > 0 && g->n > 0; k--) {
+        size_t at = rnd(g, (uint32_t)g->n);
+        char c = rnd(g, 4) ? special[rnd(g, sizeof(special) - 1)]
+                           : (char)rnd(g, 256);
+        switch (rnd(g, 4)) {
+        case 0:
+            g->buf[at] = c;
+            break;
+        case 1:
+            memmove(g->buf + at, g->buf + at + 1, g->n - at - 1);
+            g->n--;
+            break;
+        case 2:
+            if (g->n < GEN_CAP) {
+                memmove(g->buf + at + 1, g->buf + at, g->n - at);
+                g->buf[at] = c;
+                g->n++;
+            }
+            break;
+        default:
+            g->n = at;
+            break;
+        }
+    }
+}
+
+static void test_lean_reader_random_frames(void **state)
+{
+    struct gen g = {.state = 0x5c0e3e1e};
+    g.buf = malloc(GEN_CAP);
+    assert_non_null(g.buf);
+    struct pair p;
+    pair_init(&p, simd_of(state));
+    struct wb_reader loose; /* frames the tokenizer refuses */
+    struct wb_conn_view lv = {0};
+    assert_int_equal(wb_reader_init(&loose, false), 0);
+    loose.measure = true;
+    loose.simd = simd_of(state);
+    uint32_t valid = 0, mutated_valid = 0, invalid = 0;
+    for (uint32_t i = 0; i < 30000; i++) {
+        put_frame(&g);
+        bool mutated = rnd(&g, 3) == 0;
+        if (mutated) {
+            mutate(&g);
+        }
+        /* A copy of its exact size: ASan sees a read past the end. */
+        char *f = malloc(g.n ? g.n : 1);
+        assert_non_null(f);
+        memcpy(f, g.buf, g.n);
+        if (is_valid(&p, f, g.n)) {
+            agree(&p, f, g.n);
+            valid++;
+            mutated_valid += mutated;
+        } else {
+            uint64_t frames = loose.counts.frames;
+            assert_int_equal(wb_read_frame(&loose, &lv, f, g.n, NOW_US), 0);
+            assert_int_equal(loose.counts.frames, frames + 1);
+            invalid++;
+        }
+        free(f);
+    }
+    /* What the frames did exercise. */
+    const struct wb_counts *c = &p.lean.counts;
+    if (valid < 15000 || mutated_valid < 300 || invalid < 3000 ||
+        c->deltas < 10000 || c->snapshots < 3000 || c->gaps < 1000 ||
+        c->orphans < 10 || c->recovered < 1000 || c->bad < 1000 ||
+        c->feeds == 0 || c->pongs == 0 || c->errors == 0 ||
+        p.lean.hist.count < 1000 || loose.counts.bad < 1000) {
+        fail_msg("valid %u (mutated %u) invalid %u; deltas %llu snapshots "
+                 "%llu gaps %llu orphans %llu recovered %llu bad %llu "
+                 "latencies %llu",
+                 valid, mutated_valid, invalid, (unsigned long long)c->deltas,
+                 (unsigned long long)c->snapshots, (unsigned long long)c->gaps,
+                 (unsigned long long)c->orphans,
+                 (unsigned long long)c->recovered, (unsigned long long)c->bad,
+                 (unsigned long long)p.lean.hist.count);
+    }
+    wb_view_release(&lv);
+    wb_reader_release(&loose);
+    pair_release(&p);
+    free(g.buf);
 }
 
 static char *dump(const struct wb_reader *r, const struct wb_conn_view *v)
@@ -283,16 +1047,35 @@ static void test_view_applies_snapshots_and_deltas(void **state)
     wb_reader_release(&r);
 }
 
+/* Each lean reader test runs with every classifier: plain C, SSE2, AVX2
+ * and AVX-512 (the widest the CPU has, where it lacks one). */
+static const enum wb_simd simds[] = {WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2,
+                                     WB_SIMD_AVX512};
+#define SIMD_TEST(f, i, level)                                                 \
+    {                                                                          \
+        .name = #f " (" level ")", .test_func = f,                             \
+        .initial_state = (void *)&simds[i]                                     \
+    }
+#define EACH_SIMD(f)                                                           \
+    SIMD_TEST(f, 0, "plain C"), SIMD_TEST(f, 1, "SSE2"),                       \
+        SIMD_TEST(f, 2, "AVX2"), SIMD_TEST(f, 3, "AVX-512")
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_rfc3339_every_byte),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_versions_gaps_and_orphans),
         cmocka_unit_test(test_latency_from_sent),
         cmocka_unit_test(test_view_applies_snapshots_and_deltas),
-        cmocka_unit_test(test_lean_and_full_readers_agree),
+        EACH_SIMD(test_lean_and_full_readers_agree),
+        EACH_SIMD(test_lean_reader_members),
+        EACH_SIMD(test_lean_reader_block_edges),
+        EACH_SIMD(test_lean_reader_cut_frames),
+        EACH_SIMD(test_lean_reader_garbage),
+        EACH_SIMD(test_lean_reader_random_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,12 +88,27 @@ struct wb_counts {
     uint64_t bytes;
 };
 
+/* The vector instructions the lean reader may use to classify a frame's
+ * bytes: the widest the CPU has, up to this (tests lower it, to run each
+ * way). */
+enum wb_simd { WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2, WB_SIMD_AVX512 };
+
+/* The minute of the latest RFC 3339 time read: the times a run reads
+ * mostly share it, and then only seconds and zone are left to read. */
+struct wb_minute {
+    char text[16]; /* "YYYY-MM-DDTHH:MM" */
+    int64_t s;     /* its start, since the epoch */
+    bool valid;
+};
+
 struct wb_reader {
     struct wb_ids ids;
     struct wb_hist hist;
     struct wb_counts counts;
-    bool keep_views; /* apply snapshots and deltas (for --dump) */
-    bool measure;    /* record latencies */
+    bool keep_views;              /* apply snapshots and deltas (for --dump) */
+    bool measure;                 /* record latencies */
+    struct wb_minute sent_minute; /* of the latest `sent` read */
+    enum wb_simd simd;            /* WB_SIMD_AVX512 but in tests */
     struct notify_json_tok *toks;
     uint32_t max_toks;
     char last_error[160]; /* the latest error or protocol violation */
@@ -119,9 +134,11 @@ void wb_view_release(struct wb_conn_view *v);
 int wb_view_dump(const struct wb_reader *r, const struct wb_conn_view *v,
                  FILE *out);
 
-/* Parses RFC 3339 text (@len bytes) to ms since the epoch. Returns 0 or
+/* Parses RFC 3339 text (@len bytes) to ms since the epoch. @last, when not
+ * NULL, is the minute read before, and becomes this one's. Returns 0 or
  * -EINVAL. */
-int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms);
+int wb_parse_rfc3339_ms(const char *s, size_t len, struct wb_minute *last,
+                        int64_t *ms);
 
 /* ---- the run, shared by the two client engines -------------------------- */
 

@@ -5,12 +5,18 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include "notify/notify.h"
 #include "tools/wsbench/wsbench.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "words and masks of text here put its byte i at bits 8i or bit i"
+#endif
 
 /* ---- latency histogram -------------------------------------------------- */
 
@@ -73,13 +79,50 @@ double wb_hist_quantile_ms(const struct wb_hist *h, double q)
 /* ---- interned ids
  * ------------------------------------------------------------ */
 
-static uint64_t hash(const char *s, size_t len)
+/* FNV-1a four bytes at a time (ids are short and looked up per delta),
+ * then mixed: the table uses the low bits. */
+static inline uint64_t hash(const char *s, size_t len)
 {
     uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (; len >= 4; s += 4, len -= 4) {
+        uint32_t w;
+        memcpy(&w, s, sizeof(w));
+        h = (h ^ w) * 1099511628211ull;
     }
-    return h;
+    for (; len > 0; s++, len--) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ h >> 33;
+}
+
+/* Whether the @n bytes at @a and @b are the same: a word at a time, for
+ * ids of a few bytes. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, sizeof(x));
+        memcpy(&y, b, sizeof(y));
+        if (x != y) {
+            return false;
+        }
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, sizeof(x));
+        memcpy(&y, b, sizeof(y));
+        memcpy(&u, a + n - 4, sizeof(u)); /* overlaps x when n < 8 */
+        memcpy(&v, b + n - 4, sizeof(v));
+        return x == y && u == v;
+    }
+    for (; n > 0; a++, b++, n--) {
+        if (*a != *b) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static int ids_rehash(struct wb_ids *ids, uint32_t n_slots)
@@ -89,7 +132,7 @@ static int ids_rehash(struct wb_ids *ids, uint32_t n_slots)
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < ids->n; i++) {
-        uint64_t h = hash(ids->id[i], strlen(ids->id[i]));
+        uint64_t h = hash(ids->id[i], ids->len[i]);
         uint32_t k = (uint32_t)h & (n_slots - 1);
         while (slot[k]) {
             k = (k + 1) & (n_slots - 1);
@@ -102,19 +145,10 @@ static int ids_rehash(struct wb_ids *ids, uint32_t n_slots)
     return 0;
 }
 
-int64_t wb_ids_get(struct wb_ids *ids, const char *id, size_t len)
+/* Adds @id, which is not there yet, in free slot @k. */
+static __attribute__((noinline)) int64_t ids_add(struct wb_ids *ids, uint32_t k,
+                                                 const char *id, size_t len)
 {
-    if (ids->n_slots == 0 && ids_rehash(ids, 256) != 0) {
-        return -1;
-    }
-    uint64_t h = hash(id, len);
-    uint32_t k = (uint32_t)h & (ids->n_slots - 1);
-    for (; ids->slot[k]; k = (k + 1) & (ids->n_slots - 1)) {
-        uint32_t i = ids->slot[k] - 1;
-        if (ids->len[i] == len && memcmp(ids->id[i], id, len) == 0) {
-            return i;
-        }
-    }
     if (ids->n == ids->cap) {
         uint32_t cap = ids->cap ? ids->cap * 2 : 64;
         char **a = realloc(ids->id, cap * sizeof(*a));
@@ -142,6 +176,28 @@ int64_t wb_ids_get(struct wb_ids *ids, const char *id, size_t len)
         return -1;
     }
     return ids->n - 1;
+}
+
+/* wb_ids_get(), inline where a delta is counted. */
+static inline __attribute__((always_inline)) int64_t
+ids_get(struct wb_ids *ids, const char *id, size_t len)
+{
+    if (ids->n_slots == 0 && ids_rehash(ids, 256) != 0) {
+        return -1;
+    }
+    uint32_t k = (uint32_t)hash(id, len) & (ids->n_slots - 1);
+    for (; ids->slot[k]; k = (k + 1) & (ids->n_slots - 1)) {
+        uint32_t i = ids->slot[k] - 1;
+        if (ids->len[i] == len && same_bytes(ids->id[i], id, len)) {
+            return i;
+        }
+    }
+    return ids_add(ids, k, id, len);
+}
+
+int64_t wb_ids_get(struct wb_ids *ids, const char *id, size_t len)
+{
+    return ids_get(ids, id, len);
 }
 
 void wb_ids_release(struct wb_ids *ids)
@@ -175,28 +231,80 @@ static bool num(const char *s, size_t at, size_t n, size_t len, int *out)
     }
     int v = 0;
     for (size_t i = at; i < at + n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) {
             return false;
         }
-        v = v * 10 + (s[i] - '0');
+        v = v * 10 + (int)d;
     }
     *out = v;
     return true;
 }
 
-int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms)
+/* The start of the minute "YYYY-MM-DDTHH:MM" at @s (16 bytes) into *@out,
+ * in seconds since the epoch. Returns false when it is not one. */
+static bool minute_of(const char *s, int64_t *out)
 {
-    int y, mo, d, h, mi, sec;
-    if (!num(s, 0, 4, len, &y) || len < 19 || s[4] != '-' ||
-        !num(s, 5, 2, len, &mo) || s[7] != '-' || !num(s, 8, 2, len, &d) ||
+    int y, mo, d, h, mi;
+    if (!num(s, 0, 4, 16, &y) || s[4] != '-' || !num(s, 5, 2, 16, &mo) ||
+        s[7] != '-' || !num(s, 8, 2, 16, &d) ||
         (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !num(s, 11, 2, len, &h) || s[13] != ':' || !num(s, 14, 2, len, &mi) ||
-        s[16] != ':' || !num(s, 17, 2, len, &sec) || mo < 1 || mo > 12 ||
-        d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+        !num(s, 11, 2, 16, &h) || s[13] != ':' || !num(s, 14, 2, 16, &mi) ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59) {
+        return false;
+    }
+    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+           mi * 60;
+    return true;
+}
+
+#define BYTES(b) (0x0101010101010101ull * (b)) /* @b in every byte */
+
+/* The server's own end of a time, ":SS.mmmZ" at @t, read as one word (the
+ * first byte lowest): sets *@sec and *@frac_ms. Returns false when @t is
+ * not so. */
+static inline bool seconds_ms(const char *t, int *sec, int *frac_ms)
+{
+    uint64_t w;
+    memcpy(&w, t, sizeof(w));
+    uint64_t d = (w ^ BYTES('0')) & 0x00ffffff00ffff00ull; /* the digits */
+    /* A digit is 0..9 now: no high nibble, and no bit 4 after adding 6
+     * (nor a carry, while no byte has a high nibble). */
+    if ((d & BYTES(0xf0)) | ((d + BYTES(6)) & BYTES(0x10)) ||
+        ((w | 0x20ull << 56) & 0xff000000ff0000ffull) !=
+            ((uint64_t)'z' << 56 | (uint64_t)'.' << 24 | ':')) {
+        return false;
+    }
+    *sec = (int)(d >> 8 & 0xff) * 10 + (int)(d >> 16 & 0xff);
+    *frac_ms = (int)(d >> 32 & 0xff) * 100 + (int)(d >> 40 & 0xff) * 10 +
+               (int)(d >> 48 & 0xff);
+    return *sec <= 60;
+}
+
+/* wb_parse_rfc3339_ms() the long way: any form, any minute. */
+static int rfc3339_ms(const char *s, size_t len, struct wb_minute *last,
+                      int64_t *ms)
+{
+    if (len < 19) {
+        return -EINVAL;
+    }
+    int64_t minute;
+    if (last && last->valid && memcmp(s, last->text, sizeof(last->text)) == 0) {
+        minute = last->s;
+    } else if (minute_of(s, &minute)) {
+        if (last) {
+            memcpy(last->text, s, sizeof(last->text));
+            last->s = minute;
+            last->valid = true;
+        }
+    } else {
+        return -EINVAL;
+    }
+    int sec, frac_ms = 0;
+    if (s[16] != ':' || !num(s, 17, 2, len, &sec) || sec > 60) {
         return -EINVAL;
     }
     size_t i = 19;
-    int frac_ms = 0;
     if (i < len && s[i] == '.') {
         int digits = 0;
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
@@ -228,10 +336,29 @@ int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms)
     if (i != len) {
         return -EINVAL;
     }
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    *ms = secs * 1000 + frac_ms;
+    *ms = (minute + sec - offset_min * 60) * 1000 + frac_ms;
     return 0;
+}
+
+/* wb_parse_rfc3339_ms(), inline where a delta is counted: the server's
+ * form, in the minute remembered, is read right here. */
+static inline __attribute__((always_inline)) int
+parse_rfc3339_ms(const char *s, size_t len, struct wb_minute *last, int64_t *ms)
+{
+    int sec, frac_ms;
+    if (last && len == 24 && last->valid &&
+        memcmp(s, last->text, sizeof(last->text)) == 0 &&
+        seconds_ms(s + 16, &sec, &frac_ms)) {
+        *ms = (last->s + sec) * 1000 + frac_ms;
+        return 0;
+    }
+    return rfc3339_ms(s, len, last, ms);
+}
+
+int wb_parse_rfc3339_ms(const char *s, size_t len, struct wb_minute *last,
+                        int64_t *ms)
+{
+    return parse_rfc3339_ms(s, len, last, ms);
 }
 
 /* ---- reading frames
@@ -239,7 +366,7 @@ int wb_parse_rfc3339_ms(const char *s, size_t len, int64_t *ms)
 
 int wb_reader_init(struct wb_reader *r, bool keep_views)
 {
-    *r = (struct wb_reader){.keep_views = keep_views};
+    *r = (struct wb_reader){.keep_views = keep_views, .simd = WB_SIMD_AVX512};
     r->max_toks = 4096;
     r->toks = calloc(r->max_toks, sizeof(*r->toks));
     if (!r->toks || wb_hist_init(&r->hist) != 0) {
@@ -527,15 +654,15 @@ static bool span_is(struct span s, const char *lit)
  * without a type, or a delta or snapshot without an id or version, is
  * bad. */
 struct msg {
-    struct span text;  /* the whole message, for error reports */
-    struct span type;  /* decoded; .p NULL: absent or not a string */
-    struct span id;    /* of the delta, or of the snapshot's match */
-    bool seen_version; /* a version member was read (the first wins) */
-    bool has_version;  /* it is a non-negative integer */
+    struct span text; /* the whole message, for error reports */
+    struct span type; /* .p NULL: absent, not a string, or escaped */
+    struct span id;   /* of the delta, or of the snapshot's match */
+    bool has_version; /* it is a non-negative integer */
     uint64_t version;
     struct span sent; /* .p NULL: absent */
-    bool recovered;
-    bool id_ok; /* id is a string without escapes */
+    bool recovered;   /* the first "recovered" is true */
+    bool id_ok;       /* id is a string without escapes */
+    unsigned seen;    /* lean reader: F_* members read (the first wins) */
 };
 
 /* Counts @m, checks its version against @v and takes its latency. Sets
@@ -559,7 +686,7 @@ static int count_message(struct wb_reader *r, struct wb_conn_view *v,
             r->counts.bad++;
             return 0;
         }
-        int64_t i = wb_ids_get(&r->ids, m->id.p, m->id.n);
+        int64_t i = ids_get(&r->ids, m->id.p, m->id.n);
         if (i < 0 || view_reserve(v, (uint32_t)i, r->keep_views) != 0) {
             return -ENOMEM;
         }
@@ -580,10 +707,10 @@ static int count_message(struct wb_reader *r, struct wb_conn_view *v,
                      "delta %s v%llu after v%llu", r->ids.id[i],
                      (unsigned long long)m->version, (unsigned long long)last);
         }
-        int64_t sent_ms;
+        int64_t ms;
         if (r->measure && m->sent.p &&
-            wb_parse_rfc3339_ms(m->sent.p, m->sent.n, &sent_ms) == 0) {
-            wb_hist_add(&r->hist, now_us - sent_ms * 1000);
+            parse_rfc3339_ms(m->sent.p, m->sent.n, &r->sent_minute, &ms) == 0) {
+            wb_hist_add(&r->hist, now_us - ms * 1000);
         }
         return 0;
     }
@@ -655,7 +782,7 @@ static void msg_of_tokens(const char *text, const struct notify_json_tok *toks,
         !(toks[f.type].flags & NOTIFY_JSON_ESCAPED)) {
         m->type = (struct span){text + toks[f.type].start, toks[f.type].len};
     }
-    m->recovered = f.recovered != 0;
+    m->recovered = f.recovered && toks[f.recovered].type == NOTIFY_JSON_TRUE;
     if (f.sent && toks[f.sent].type == NOTIFY_JSON_STRING) {
         m->sent = (struct span){text + toks[f.sent].start, toks[f.sent].len};
     }
@@ -735,225 +862,730 @@ static int read_frame_tokens(struct wb_reader *r, struct wb_conn_view *v,
 
 /* ---- the lean reader (counting only) --------------------------------------
  *
+ * DESIGN
  * What a million deltas a second needs: one pass over the frame that looks
- * only at the members it counts and skips every other value (strings by
- * memchr), without validating what it skips. The server's frames are
- * valid JSON (the full reader checks that with --dump); anything this
- * cannot follow is counted bad.
+ * only at the members it counts and skips every other value without
+ * validating it. The server's frames are valid JSON (the full reader checks
+ * that with --dump); anything this cannot follow is counted bad.
+ *
+ * The pass is simdjson's two stages. Stage one classifies the frame 64
+ * bytes at a time into bitmasks: the quotes that open or close a string (a
+ * quote after an odd run of backslashes does neither), and the brackets
+ * outside strings (the running XOR of the quote bits says which bytes are
+ * inside one). It runs a chunk of eight blocks at a time, in one loop of
+ * vector code, just ahead of stage two, so a frame cut short costs what
+ * was read and nothing is allocated. A block without backslashes (the
+ * server rarely escapes) takes no escape work; one with them takes a loop
+ * over its backslashes.
+ *
+ * Stage two is the walker: it reads keys and the values it counts byte by
+ * byte, finds a string's end as the next quote bit and skips a nested value
+ * by counting bracket bits, so the bytes of skipped values (most of a
+ * delta) are never looked at one by one. Keys may come in any order, but
+ * a delta is first read as model__delta_json() writes it, member after
+ * member with no look at their keys, for as long as it is so.
+ *
+ * Nothing depends on the frame being valid to stay in bounds: every bit
+ * found is a byte of the frame, and the last, short block is read from a
+ * copy. On bytes that are not JSON the two stages may disagree on what is
+ * inside a string; the walker then counts garbage or gives up.
  */
 
-struct scan {
-    const char *p, *end;
+#define BLOCK 64 /* bytes a block, a bit each in a mask */
+#define CHUNK 8  /* blocks classified at a time: 512 bytes of text */
+
+/* A block's masks, bit i for its byte i. */
+struct masks {
+    uint64_t quote; /* quotes that open or close a string */
+    uint64_t open;  /* '{' and '[' outside strings */
+    uint64_t close; /* '}' and ']' outside strings */
 };
 
-static void blank(struct scan *s)
+/* The state carried from one block to the next. */
+struct carry {
+    uint64_t in_string; /* all ones when the block ended inside a string */
+    uint64_t escaped;   /* 1 when the next block's first byte is escaped */
+    bool backslash;     /* the blocks so far hold a backslash */
+};
+
+/* Classifies the @n blocks at @b, after those that left @c, into @out. */
+typedef void classify_fn(struct carry *c, const char *b, unsigned n,
+                         struct masks *out);
+
+struct scan {
+    const char *end;       /* of the frame */
+    const char *block;     /* the block the walker is in */
+    struct masks at;       /* its masks */
+    unsigned k, n;         /* its index in chunk[], which holds n */
+    struct carry carry;    /* after the chunk */
+    classify_fn *classify; /* the best the CPU has */
+    struct masks chunk[CHUNK];
+};
+
+/* The bytes of a block escaped by its backslashes @bs; *@carry is 1 when
+ * the block's first byte is escaped, and becomes so for the next block. */
+static uint64_t escaped_by(uint64_t bs, uint64_t *carry)
 {
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
-        s->p++;
+    uint64_t escaped = *carry;
+    *carry = 0;
+    bs &= ~escaped;
+    while (bs) {
+        int i = __builtin_ctzll(bs);
+        if (i == BLOCK - 1) {
+            *carry = 1;
+            break;
+        }
+        escaped |= 2ull << i;
+        bs &= ~(3ull << i); /* an escaped backslash escapes nothing */
+    }
+    return escaped;
+}
+
+/* Bit i: an odd number of the bits of @x at or below i. */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* The masks of a block from its bytes' (bit i: byte i) quotes, backslashes
+ * and brackets, wherever they are; @px is the prefix XOR to use. */
+static inline __attribute__((always_inline)) struct masks
+masks_of(struct carry *c, uint64_t quote, uint64_t backslash, uint64_t open,
+         uint64_t close, uint64_t (*px)(uint64_t))
+{
+    if (backslash | c->escaped) {
+        c->backslash |= backslash != 0;
+        quote &= ~escaped_by(backslash, &c->escaped);
+    }
+    uint64_t inside = px(quote) ^ c->in_string;
+    c->in_string = (uint64_t)((int64_t)inside >> 63);
+    return (struct masks){quote, open & ~inside, close & ~inside};
+}
+
+/* Classifiers: one in plain C, one with SSE2 (every x86-64 has it), and
+ * where the CPU has them, AVX2 and AVX-512BW with PCLMUL, which takes the
+ * prefix XOR in one carry-less multiply. The brackets: '[' | 0x20 is '{',
+ * and ']' | 0x20 is '}'. */
+static void classify_plain(struct carry *c, const char *b, unsigned n,
+                           struct masks *out)
+{
+    for (unsigned k = 0; k < n; k++, b += BLOCK) {
+        uint64_t quote = 0, backslash = 0, open = 0, close = 0;
+        for (int i = 0; i < BLOCK; i++) {
+            quote |= (uint64_t)(b[i] == '"') << i;
+            backslash |= (uint64_t)(b[i] == '\\') << i;
+            open |= (uint64_t)((b[i] | 0x20) == '{') << i;
+            close |= (uint64_t)((b[i] | 0x20) == '}') << i;
+        }
+        out[k] = masks_of(c, quote, backslash, open, close, prefix_xor);
     }
 }
 
-/* The first byte in [p, end) that is one of @n (1 to 5) bytes of @set, or
- * end. Sixteen bytes a compare where SSE2 is there: most of a frame is
- * plain text between them. */
-static inline __attribute__((always_inline)) const char *
-find_any(const char *p, const char *end, const char *set, int n)
-{
 #if defined(__SSE2__)
-    __m128i want[5];
-    for (int i = 0; i < n; i++) {
-        want[i] = _mm_set1_epi8(set[i]);
+static inline uint64_t bits16(__m128i hit, int i)
+{
+    return (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+}
+
+static void classify_sse2(struct carry *c, const char *b, unsigned n,
+                          struct masks *out)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+                  lower = _mm_set1_epi8(0x20), op = _mm_set1_epi8('{'),
+                  cl = _mm_set1_epi8('}');
+    for (unsigned k = 0; k < n; k++, b += BLOCK) {
+        uint64_t quote = 0, backslash = 0, open = 0, close = 0;
+        for (int i = 0; i < 4; i++) {
+            __m128i v =
+                _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+            __m128i l = _mm_or_si128(v, lower);
+            quote |= bits16(_mm_cmpeq_epi8(v, q), i);
+            backslash |= bits16(_mm_cmpeq_epi8(v, bs), i);
+            open |= bits16(_mm_cmpeq_epi8(l, op), i);
+            close |= bits16(_mm_cmpeq_epi8(l, cl), i);
+        }
+        out[k] = masks_of(c, quote, backslash, open, close, prefix_xor);
     }
-    for (; end - p >= 16; p += 16) {
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i hit = _mm_cmpeq_epi8(b, want[0]);
-        for (int i = 1; i < n; i++) {
-            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(b, want[i]));
-        }
-        int mask = _mm_movemask_epi8(hit);
-        if (mask) {
-            return p + __builtin_ctz((unsigned)mask);
-        }
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SCAN_WIDE 1
+__attribute__((target("pclmul"))) static inline uint64_t
+prefix_xor_clmul(uint64_t x)
+{
+    __m128i all = _mm_set1_epi8((char)0xff);
+    return (uint64_t)_mm_cvtsi128_si64(
+        _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)x), all, 0));
+}
+
+__attribute__((target("avx2"))) static inline uint64_t bits32(__m256i lo,
+                                                              __m256i hi)
+{
+    return (uint32_t)_mm256_movemask_epi8(lo) |
+           (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
+}
+
+__attribute__((target("avx2,pclmul"))) static void
+classify_avx2(struct carry *c, const char *b, unsigned n, struct masks *out)
+{
+    const __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'),
+                  lower = _mm256_set1_epi8(0x20), op = _mm256_set1_epi8('{'),
+                  cl = _mm256_set1_epi8('}');
+    for (unsigned k = 0; k < n; k++, b += BLOCK) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)b);
+        __m256i hi =
+            _mm256_loadu_si256((const __m256i *)(const void *)(b + 32));
+        __m256i llo = _mm256_or_si256(lo, lower),
+                lhi = _mm256_or_si256(hi, lower);
+        out[k] = masks_of(
+            c, bits32(_mm256_cmpeq_epi8(lo, q), _mm256_cmpeq_epi8(hi, q)),
+            bits32(_mm256_cmpeq_epi8(lo, bs), _mm256_cmpeq_epi8(hi, bs)),
+            bits32(_mm256_cmpeq_epi8(llo, op), _mm256_cmpeq_epi8(lhi, op)),
+            bits32(_mm256_cmpeq_epi8(llo, cl), _mm256_cmpeq_epi8(lhi, cl)),
+            prefix_xor_clmul);
+    }
+}
+
+__attribute__((target("avx512bw,pclmul"))) static void
+classify_avx512(struct carry *c, const char *b, unsigned n, struct masks *out)
+{
+    const __m512i q = _mm512_set1_epi8('"'), bs = _mm512_set1_epi8('\\'),
+                  lower = _mm512_set1_epi8(0x20), op = _mm512_set1_epi8('{'),
+                  cl = _mm512_set1_epi8('}');
+    for (unsigned k = 0; k < n; k++, b += BLOCK) {
+        __m512i v = _mm512_loadu_si512((const void *)b);
+        __m512i l = _mm512_or_si512(v, lower);
+        out[k] = masks_of(c, _mm512_cmpeq_epi8_mask(v, q),
+                          _mm512_cmpeq_epi8_mask(v, bs),
+                          _mm512_cmpeq_epi8_mask(l, op),
+                          _mm512_cmpeq_epi8_mask(l, cl), prefix_xor_clmul);
+    }
+}
+#endif
+
+/* Classifies the chunk of blocks from s->block on: up to CHUNK of them,
+ * the last, short one of the frame from a copy padded with blanks (which
+ * are none of the bytes classified). */
+static void classify_chunk(struct scan *s)
+{
+    size_t left = (size_t)(s->end - s->block);
+    unsigned full = left / BLOCK < CHUNK ? (unsigned)(left / BLOCK) : CHUNK;
+    s->classify(&s->carry, s->block, full, s->chunk);
+    s->n = full;
+    if (full < CHUNK && left % BLOCK) {
+        char tail[BLOCK];
+        memset(tail, ' ', sizeof(tail));
+        memcpy(tail, s->block + full * BLOCK, left % BLOCK);
+        s->classify(&s->carry, tail, 1, s->chunk + full);
+        s->n++;
+    }
+    s->k = 0;
+    s->at = s->n ? s->chunk[0] : (struct masks){0}; /* an empty frame */
+    /* The chunk after: its bytes come in while the walker is in this one
+     * (a frame read soon after it arrived is in the cache anyway; one
+     * that was not, say a benchmark's, would otherwise be read a cache
+     * miss at a time). */
+    for (size_t at = CHUNK * BLOCK; at < left && at < 2 * CHUNK * BLOCK;
+         at += BLOCK) {
+        __builtin_prefetch(s->block + at);
+    }
+}
+
+/* Moves to the next block. Returns false at the last. */
+static bool next_block(struct scan *s)
+{
+    if (s->end - s->block <= BLOCK) {
+        return false;
+    }
+    s->block += BLOCK;
+    if (++s->k < s->n) {
+        s->at = s->chunk[s->k];
+    } else {
+        classify_chunk(s);
+    }
+    return true;
+}
+
+/* Moves up to the block holding @p (p < end: the walker never goes back);
+ * returns @p's bit there. */
+static inline __attribute__((always_inline)) int bit_of(struct scan *s,
+                                                        const char *p)
+{
+    while (p - s->block >= BLOCK) {
+        next_block(s);
+    }
+    return (int)(p - s->block);
+}
+
+/* Sets up @s for the @len bytes at @text, with the widest classifier the
+ * CPU and @simd allow (leaving the chunk to classify_chunk(): it is
+ * large). */
+static void scan_init(struct scan *s, const char *text, size_t len,
+                      enum wb_simd simd)
+{
+    s->end = text + len;
+    s->block = text;
+    s->carry = (struct carry){0};
+    s->classify = classify_plain;
+    (void)simd; /* there may be no other */
+#if defined(__SSE2__)
+    if (simd >= WB_SIMD_SSE2) {
+        s->classify = classify_sse2;
     }
 #endif
-    for (; p < end; p++) {
-        if (memchr(set, *p, (size_t)n)) {
-            return p;
-        }
+#ifdef SCAN_WIDE
+    if (simd >= WB_SIMD_AVX2 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("pclmul")) {
+        s->classify = classify_avx2;
     }
-    return end;
+    if (simd >= WB_SIMD_AVX512 && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("pclmul")) {
+        s->classify = classify_avx512;
+    }
+#endif
+    classify_chunk(s);
 }
 
-/* At an opening quote: sets @out to the raw contents, moves past the
- * closing quote. */
-static bool scan_string(struct scan *s, struct span *out)
+static inline bool is_blank(char c)
 {
-    const char *from = s->p + 1, *q = from;
-    for (;;) {
-        q = find_any(q, s->end, "\"\\", 2);
-        if (q >= s->end) {
-            return false;
-        }
-        if (*q == '\\') {
-            q += 2; /* the escaped byte, whatever it is */
-            continue;
-        }
-        *out = (struct span){from, (size_t)(q - from)};
-        s->p = q + 1;
-        return true;
-    }
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-static bool scan_skip(struct scan *s)
+/* The walker's steps take the byte they start at and return the one they
+ * stop at (NULL: the frame cannot be followed), so that position stays in
+ * a register; struct scan holds only the blocks. */
+
+/* Past the blanks at @p. */
+static inline __attribute__((always_inline)) const char *
+blank(const struct scan *s, const char *p)
 {
-    struct span str;
-    if (s->p >= s->end) {
-        return false;
+    while (p < s->end && is_blank(*p)) {
+        p++;
     }
-    if (*s->p == '"') {
-        return scan_string(s, &str);
+    return p;
+}
+
+/* The byte @c at @p, or after blanks there (compact JSON has none, so that
+ * test comes first); NULL when it is not there. */
+static inline __attribute__((always_inline)) const char *
+expect(const struct scan *s, const char *p, char c)
+{
+    if (p < s->end && *p == c) {
+        return p;
     }
-    if (*s->p != '{' && *s->p != '[') {
-        s->p = find_any(s->p, s->end, ",}]", 3);
-        return s->p < s->end;
+    p = blank(s, p);
+    return p < s->end && *p == c ? p : NULL;
+}
+
+/* The first byte at or after @p that is not a blank; NULL at the end. */
+static inline __attribute__((always_inline)) const char *
+nonblank(const struct scan *s, const char *p)
+{
+    if (p < s->end && (unsigned char)*p > ' ') {
+        return p;
     }
-    int depth = 0;
-    for (;;) {
-        s->p = find_any(s->p, s->end, "\"{}[]", 5);
-        if (s->p >= s->end) {
-            return false;
+    p = blank(s, p);
+    return p < s->end ? p : NULL;
+}
+
+/* The closing quote of the string whose contents start at @from, in a
+ * block after the one classified. */
+static const char *string_end_far(struct scan *s, const char *from)
+{
+    if (from >= s->end) {
+        return NULL;
+    }
+    int at = bit_of(s, from); /* first: it may move to the next block */
+    uint64_t q = s->at.quote & (~0ull << at);
+    while (!q) {
+        if (!next_block(s)) {
+            return NULL;
         }
-        char c = *s->p;
-        if (c == '"') {
-            if (!scan_string(s, &str)) {
-                return false;
+        q = s->at.quote;
+    }
+    return s->block + __builtin_ctzll(q);
+}
+
+/* The closing quote of the string whose contents start at @from; NULL
+ * when there is none. A string mostly ends in the block it starts in, and
+ * the blank bytes after a frame's end hold no quote bits. */
+static inline __attribute__((always_inline)) const char *
+string_end(struct scan *s, const char *from)
+{
+    ptrdiff_t at = from - s->block;
+    if (at < BLOCK) {
+        uint64_t q = s->at.quote >> at;
+        if (q) {
+            return from + __builtin_ctzll(q);
+        }
+    }
+    return string_end_far(s, from);
+}
+
+/* At the opening quote @p: sets @out to the raw contents; returns the byte
+ * after the closing quote. */
+static inline __attribute__((always_inline)) const char *
+scan_string(struct scan *s, const char *p, struct span *out)
+{
+    const char *to = string_end(s, p + 1);
+    if (!to) {
+        return NULL;
+    }
+    *out = (struct span){p + 1, (size_t)(to - p - 1)};
+    return to + 1;
+}
+
+/* At '{' or '[': returns the byte after the bracket that closes it,
+ * counting the brackets outside strings (of either kind: nothing is
+ * validated). */
+static const char *skip_nested(struct scan *s, const char *p)
+{
+    size_t depth = 1;
+    int at = bit_of(s, p);
+    uint64_t b = (s->at.open | s->at.close) & (~1ull << at);
+    for (;;) {
+        for (; b; b &= b - 1) {
+            int i = __builtin_ctzll(b);
+            if (s->at.open >> i & 1) {
+                depth++;
+            } else if (--depth == 0) {
+                return s->block + i + 1;
             }
-            continue;
         }
-        s->p++;
-        if (c == '{' || c == '[') {
-            depth++;
-        } else if (--depth == 0) {
-            return true;
+        if (!next_block(s)) {
+            return NULL;
         }
+        b = s->at.open | s->at.close;
     }
 }
 
-/* Reads the value at s->p as a non-negative integer into *@out; sets
- * *@ok false (and skips it) when it is something else. Returns false when
- * the frame cannot be followed. */
-static bool scan_u64(struct scan *s, uint64_t *out, bool *ok)
+/* Whether the digits [@p, @end) are at most UINT64_MAX; if so, sets
+ * *@out to them. */
+static bool fits_u64(const char *p, const char *end, uint64_t *out)
 {
     uint64_t v = 0;
-    const char *from = s->p;
-    *ok = true;
-    for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++) {
-        *ok = *ok && v <= (UINT64_MAX - 9) / 10;
-        v = v * 10 + (uint64_t)(*s->p - '0');
+    for (; p < end; p++) {
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) {
+            return false;
+        }
     }
     *out = v;
-    if (s->p > from && s->p < s->end &&
-        (*s->p == ',' || *s->p == '}' || *s->p == ' ')) {
-        return true;
+    return true;
+}
+
+/* Past the value at @p, whatever it is. */
+static const char *scan_skip(struct scan *s, const char *p)
+{
+    struct span str;
+    if (p >= s->end) {
+        return NULL;
+    }
+    if (*p == '"') {
+        return scan_string(s, p, &str);
+    }
+    if (*p == '{' || *p == '[') {
+        return skip_nested(s, p);
+    }
+    /* A number or a word: a few bytes. */
+    while (p < s->end && *p != ',' && *p != '}' && *p != ']') {
+        p++;
+    }
+    return p < s->end ? p : NULL;
+}
+
+/* Reads the value at @p as a non-negative integer into *@out, as
+ * notify_json_u64() would; sets *@ok false (and skips it) when it is
+ * something else. */
+static const char *scan_u64(struct scan *s, const char *p, uint64_t *out,
+                            bool *ok)
+{
+    uint64_t v = 0;
+    const char *from = p;
+    for (; p < s->end && *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0'); /* 19 digits always fit */
+    }
+    *out = v;
+    *ok = p - from <= 19 || fits_u64(from, p, out);
+    if (p > from && p < s->end && (*p == ',' || *p == '}' || is_blank(*p))) {
+        return p;
     }
     *ok = false; /* a sign, a fraction, not a number: skip the rest */
-    return scan_skip(s);
+    return scan_skip(s, p);
 }
 
-/* Reads the object at s->p into @m: its type, id, version, sent and
- * recovered; and when @match is not NULL, its "match" object into
- * *@match. */
-static bool scan_object(struct scan *s, struct msg *m, struct msg *match)
+/* The members a message is counted by, as bits of struct msg's seen. */
+enum {
+    F_TYPE = 1u << 0,
+    F_ID = 1u << 1,
+    F_VERSION = 1u << 2,
+    F_SENT = 1u << 3,
+    F_RECOVERED = 1u << 4,
+    F_MATCH = 1u << 5,
+};
+
+/* The F_* bit of the key @n bytes at @k (without escapes), or 0. */
+static inline unsigned field_of(const char *k, size_t n)
 {
-    s->p++; /* '{' */
-    blank(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        return true;
+    switch (n) {
+    case 2:
+        return memcmp(k, "id", 2) == 0 ? F_ID : 0;
+    case 4:
+        return memcmp(k, "type", 4) == 0   ? F_TYPE
+               : memcmp(k, "sent", 4) == 0 ? F_SENT
+                                           : 0;
+    case 5:
+        return memcmp(k, "match", 5) == 0 ? F_MATCH : 0;
+    case 7:
+        return memcmp(k, "version", 7) == 0 ? F_VERSION : 0;
+    case 9:
+        return memcmp(k, "recovered", 9) == 0 ? F_RECOVERED : 0;
+    default:
+        return 0;
     }
-    for (;;) {
-        struct span key, val;
-        blank(s);
-        if (s->p >= s->end || *s->p != '"' || !scan_string(s, &key)) {
-            return false;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* field_of() of a key with escapes, decoded as the tokenizer would as far
+ * as the names go: they are ASCII letters, so only \u00XX can spell one;
+ * any other escape, and a malformed one, is no name. */
+static unsigned escaped_field_of(struct span key)
+{
+    char name[16];
+    size_t n = 0;
+    for (size_t i = 0; i < key.n; n++) {
+        if (n == sizeof(name)) {
+            return 0;
         }
-        blank(s);
-        if (s->p >= s->end || *s->p != ':') {
-            return false;
-        }
-        s->p++;
-        blank(s);
-        if (s->p >= s->end) {
-            return false;
-        }
-        bool is_str = *s->p == '"';
-        if (is_str && (span_is(key, "type") || span_is(key, "id") ||
-                       span_is(key, "sent"))) {
-            if (!scan_string(s, &val)) {
-                return false;
-            }
-            struct span *slot = key.n == 4 && key.p[0] == 't' ? &m->type
-                                : key.n == 2                  ? &m->id
-                                                              : &m->sent;
-            if (!slot->p) { /* the first of a repeated key wins */
-                *slot = val;
-                if (slot == &m->id) {
-                    m->id_ok = !memchr(val.p, '\\', val.n);
-                }
-            }
-        } else if (span_is(key, "version") && !m->seen_version) {
-            m->seen_version = true;
-            if (!scan_u64(s, &m->version, &m->has_version)) {
-                return false;
-            }
-        } else if (match && !match->text.p && *s->p == '{' &&
-                   span_is(key, "match")) {
-            match->text.p = s->p;
-            if (!scan_object(s, match, NULL)) {
-                return false;
-            }
-        } else {
-            m->recovered |= span_is(key, "recovered") && *s->p == 't';
-            if (!scan_skip(s)) {
-                return false;
-            }
-        }
-        blank(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
+        if (key.p[i] != '\\') {
+            name[n] = key.p[i++];
             continue;
         }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return true;
+        if (key.n - i < 6 || key.p[i + 1] != 'u') {
+            return 0;
         }
-        return false;
+        int cp = 0;
+        for (size_t k = i + 2; k < i + 6; k++) {
+            int h = hex_digit(key.p[k]);
+            if (h < 0) {
+                return 0;
+            }
+            cp = cp * 16 + h;
+        }
+        if (cp >= 0x80) {
+            return 0;
+        }
+        name[n] = (char)cp;
+        i += 6;
     }
+    return field_of(name, n);
 }
 
-/* Reads the message at s->p. Returns 0, 1 when the frame cannot be
- * followed (counted bad), or -ENOMEM. */
-static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
-                        struct scan *s, int64_t now_us)
+/* Whether @v, bytes of classified blocks, holds a backslash. */
+static inline bool has_backslash(const struct scan *s, struct span v)
 {
-    blank(s);
-    if (s->p >= s->end || *s->p != '{') {
-        r->counts.bad++;
-        return scan_skip(s) ? 0 : 1;
+    return s->carry.backslash && memchr(v.p, '\\', v.n);
+}
+
+static const char *scan_object(struct scan *s, const char *p, struct msg *m,
+                               struct msg *match);
+
+/* Reads the value at @p (< end) of member @f (an F_* bit) into @m. */
+static inline const char *scan_member(struct scan *s, const char *p, unsigned f,
+                                      struct msg *m, struct msg *match)
+{
+    struct span val;
+    if (f & (F_TYPE | F_ID | F_SENT)) {
+        if (*p != '"') {
+            return scan_skip(s, p); /* absent, as the full reader has it */
+        }
+        if (!(p = scan_string(s, p, &val))) {
+            return NULL;
+        }
+        if (f == F_TYPE) {
+            m->type = has_backslash(s, val) ? (struct span){0} : val;
+        } else if (f == F_ID) {
+            m->id = val;
+            m->id_ok = !has_backslash(s, val);
+        } else {
+            m->sent = val; /* raw: an escaped one is not RFC 3339 */
+        }
+        return p;
     }
-    struct msg m = {.text = {s->p, 0}}, match = {0};
-    if (!scan_object(s, &m, &match)) {
+    if (f == F_VERSION) {
+        return scan_u64(s, p, &m->version, &m->has_version);
+    }
+    if (f == F_RECOVERED) {
+        m->recovered = *p == 't';
+    } else if (match && *p == '{') { /* F_MATCH */
+        *match = (struct msg){.text = {p, 0}};
+        return scan_object(s, p, match, NULL);
+    }
+    return scan_skip(s, p);
+}
+
+/* Reads the member whose key's opening quote is at @p into @m (see
+ * scan_object()); returns the byte after its value. */
+static inline __attribute__((always_inline)) const char *
+scan_key_value(struct scan *s, const char *p, struct msg *m, struct msg *match)
+{
+    struct span key;
+    if (!(p = scan_string(s, p, &key))) {
+        return NULL;
+    }
+    if (s->end - p > 1 && p[0] == ':' && (unsigned char)p[1] > ' ') {
+        p++; /* compact JSON: the value right after the colon */
+    } else if (!(p = expect(s, p, ':')) || !(p = nonblank(s, p + 1))) {
+        return NULL;
+    }
+    unsigned f =
+        has_backslash(s, key) ? escaped_field_of(key) : field_of(key.p, key.n);
+    f &= ~m->seen; /* the first of a repeated key wins */
+    m->seen |= f;
+    return f ? scan_member(s, p, f, m, match) : scan_skip(s, p);
+}
+
+/* From @p, just after a member's value, reads the members after it and
+ * the end of their object; returns the byte after that. */
+static const char *scan_rest(struct scan *s, const char *p, struct msg *m,
+                             struct msg *match)
+{
+    while (p) {
+        if (s->end - p > 1 && p[0] == ',' && p[1] == '"') {
+            p++; /* compact JSON: the next key right after the comma */
+        } else if (!(p = nonblank(s, p)) || *p != ',') {
+            return p && *p == '}' ? p + 1 : NULL;
+        } else if (!(p = expect(s, p + 1, '"'))) {
+            return NULL;
+        }
+        p = scan_key_value(s, p, m, match);
+    }
+    return NULL;
+}
+
+/* Reads the object at @p into @m: its type, id, version, sent and
+ * recovered, each the first of its key; and when @match is not NULL, its
+ * "match" object into *@match. */
+static const char *scan_object(struct scan *s, const char *p, struct msg *m,
+                               struct msg *match)
+{
+    p = nonblank(s, p + 1); /* past '{' */
+    if (!p || *p == '}') {
+        return p ? p + 1 : NULL;
+    }
+    if (*p != '"' || !(p = scan_key_value(s, p, m, match))) {
+        return NULL;
+    }
+    return scan_rest(s, p, m, match);
+}
+
+/* Whether the text at @p, up to @end, starts with the @n bytes at @lit. */
+static inline bool starts(const char *p, const char *end, const char *lit,
+                          size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+/* Past the value at @p of a member not counted, after blanks. */
+static inline const char *skip_value(struct scan *s, const char *p)
+{
+    return (p = nonblank(s, p)) ? scan_skip(s, p) : NULL;
+}
+
+/* scan_object() of a message, first as the server writes a delta
+ * (model__delta_json(): compact; type, id, version, then sent, changes
+ * and incidents, the first and last of those when there are any), with no
+ * look at those keys; from the first member that is not so on, and for
+ * any other message, the general way. */
+static const char *scan_message_object(struct scan *s, const char *p,
+                                       struct msg *m, struct msg *match)
+{
+    static const char type[] = "{\"type\":\"delta\"", id[] = ",\"id\":\"",
+                      version[] = ",\"version\":", sent[] = ",\"sent\":\"",
+                      changes[] = ",\"changes\":",
+                      incidents[] = ",\"incidents\":";
+    const char *end = s->end;
+    if (!starts(p, end, type, sizeof(type) - 1)) {
+        return scan_object(s, p, m, match);
+    }
+    m->type = (struct span){p + sizeof(type) - 7, 5};
+    m->seen = F_TYPE;
+    p += sizeof(type) - 1;
+    if (!starts(p, end, id, sizeof(id) - 1)) {
+        return scan_rest(s, p, m, match);
+    }
+    if (!(p = scan_string(s, p + sizeof(id) - 2, &m->id))) {
+        return NULL;
+    }
+    m->id_ok = !has_backslash(s, m->id);
+    m->seen |= F_ID;
+    if (!starts(p, end, version, sizeof(version) - 1)) {
+        return scan_rest(s, p, m, match);
+    }
+    p = nonblank(s, p + sizeof(version) - 1);
+    if (!p || !(p = scan_u64(s, p, &m->version, &m->has_version))) {
+        return NULL;
+    }
+    m->seen |= F_VERSION;
+    if (starts(p, end, sent, sizeof(sent) - 1)) {
+        if (!(p = scan_string(s, p + sizeof(sent) - 2, &m->sent))) {
+            return NULL;
+        }
+        m->seen |= F_SENT;
+    }
+    if (starts(p, end, changes, sizeof(changes) - 1) &&
+        !(p = skip_value(s, p + sizeof(changes) - 1))) {
+        return NULL;
+    }
+    if (starts(p, end, incidents, sizeof(incidents) - 1) &&
+        !(p = skip_value(s, p + sizeof(incidents) - 1))) {
+        return NULL;
+    }
+    return scan_rest(s, p, m, match);
+}
+
+/* Reads the message at *@p and moves *@p past it. Returns 0, 1 when the
+ * frame cannot be followed (counted bad), or -ENOMEM. */
+static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
+                        struct scan *s, const char **p, int64_t now_us)
+{
+    const char *at = blank(s, *p);
+    if (at >= s->end || *at != '{') {
+        r->counts.bad++;
+        *p = scan_skip(s, at);
+        return *p ? 0 : 1;
+    }
+    struct msg m = {.text = {at, 0}}, match; /* match: once there is one */
+    match.text.p = NULL;
+    *p = scan_message_object(s, at, &m, &match);
+    if (!*p) {
         r->counts.bad++;
         return 1;
     }
-    m.text.n = (size_t)(s->p - m.text.p);
+    m.text.n = (size_t)(*p - at);
     if (m.type.p && span_is(m.type, "snapshot")) {
         /* A snapshot's id and version are its match's. */
-        m.id = match.id;
-        m.id_ok = match.id_ok;
-        m.version = match.version;
-        m.has_version = match.has_version;
+        m.id_ok = m.has_version = false;
+        if (match.text.p) {
+            m.id = match.id;
+            m.id_ok = match.id_ok;
+            m.version = match.version;
+            m.has_version = match.has_version;
+        }
     }
     int64_t idx;
     return count_message(r, v, &m, now_us, &idx);
@@ -962,32 +1594,32 @@ static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
 static int read_frame_lean(struct wb_reader *r, struct wb_conn_view *v,
                            const char *text, size_t len, int64_t now_us)
 {
-    struct scan s = {text, text + len};
-    blank(&s);
-    if (s.p < s.end && *s.p == '{') {
-        int rc = scan_message(r, v, &s, now_us);
+    struct scan s;
+    scan_init(&s, text, len, r->simd);
+    const char *p = blank(&s, text);
+    if (p < s.end && *p == '{') {
+        int rc = scan_message(r, v, &s, &p, now_us);
         return rc < 0 ? rc : 0;
     }
-    if (s.p >= s.end || *s.p != '[') {
+    if (p >= s.end || *p != '[') {
         r->counts.bad++;
         return 0;
     }
-    s.p++;
-    blank(&s);
-    if (s.p < s.end && *s.p == ']') {
+    p = blank(&s, p + 1);
+    if (p < s.end && *p == ']') {
         return 0;
     }
     for (;;) {
-        int rc = scan_message(r, v, &s, now_us);
+        int rc = scan_message(r, v, &s, &p, now_us);
         if (rc != 0) {
             return rc < 0 ? rc : 0;
         }
-        blank(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
+        p = blank(&s, p);
+        if (p < s.end && *p == ',') {
+            p++;
             continue;
         }
-        if (s.p >= s.end || *s.p != ']') {
+        if (p >= s.end || *p != ']') {
             r->counts.bad++;
         }
         return 0;
