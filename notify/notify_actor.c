@@ -595,16 +595,7 @@ static void setup_lws_info(struct notify_state *st,
         .protocol = "http",
         .origin_protocol = LWSMPRO_CALLBACK,
     };
-    st->mounts[2] = (struct lws_http_mount){
-        .mountpoint = "/",
-        .mountpoint_len = 1,
-        .origin = cfg->web_root,
-        .def = "index.html",
-        .origin_protocol = LWSMPRO_FILE,
-        .cache_max_age = 0,
-        .cache_reusable = 1,
-        .cache_revalidate = 1,
-    };
+    st->mounts[2] = notify__lws_file_mount(cfg->web_root);
     /* The page is plain files from one origin: forbid everything else. */
     notify__lws_security_headers(st->headers, PUBLIC_CSP);
     st->retry = (lws_retry_bo_t){

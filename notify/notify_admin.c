@@ -330,16 +330,7 @@ static int setup_mounts(struct admin_state *st)
         }
     }
     if (cfg->web_root) {
-        st->mounts[st->n_mounts++] = (struct lws_http_mount){
-            .mountpoint = "/",
-            .mountpoint_len = 1,
-            .origin = cfg->web_root,
-            .def = "index.html",
-            .origin_protocol = LWSMPRO_FILE,
-            .cache_max_age = 0,
-            .cache_reusable = 1,
-            .cache_revalidate = 1,
-        };
+        st->mounts[st->n_mounts++] = notify__lws_file_mount(cfg->web_root);
     }
     for (size_t i = 0; i + 1 < st->n_mounts; i++) {
         st->mounts[i].mount_next = &st->mounts[i + 1];

@@ -541,6 +541,10 @@ void notify__lws_listen(struct lws_context_creation_info *info,
 void notify__lws_security_headers(struct lws_protocol_vhost_options *h,
                                   const char *csp);
 
+/* The mount serving the files under @root at "/" (index.html by default,
+ * revalidated on every use). @root is not copied. */
+struct lws_http_mount notify__lws_file_mount(const char *root);
+
 /*
  * Writes the headers of an answer with @status and @content_type whose body
  * is @o->body (Content-Length), with Cache-Control: no-store and, when not

@@ -88,6 +88,20 @@ void notify__lws_listen(struct lws_context_creation_info *info,
     }
 }
 
+struct lws_http_mount notify__lws_file_mount(const char *root)
+{
+    return (struct lws_http_mount){
+        .mountpoint = "/",
+        .mountpoint_len = 1,
+        .origin = root,
+        .def = "index.html",
+        .origin_protocol = LWSMPRO_FILE,
+        .cache_max_age = 0,
+        .cache_reusable = 1,
+        .cache_revalidate = 1,
+    };
+}
+
 void notify__lws_security_headers(struct lws_protocol_vhost_options *h,
                                   const char *csp)
 {

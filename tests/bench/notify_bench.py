@@ -107,6 +107,8 @@ def main():
     put("notify_gaps", load["notify_gaps"][0], "count")
     # The daemon's share: feed's sent to the write of each frame's oldest
     # delta (its own histogram), the rest is the client's and the kernel's.
+    # It covers wsbench's whole run, its settle time too, not only the
+    # window the client's figures come from.
     for q in (0.5, 0.99):
         v = quantile(before, after, q)
         if v is not None:

@@ -91,7 +91,7 @@ struct wb_counts {
 /* The vector instructions the lean reader may use to classify a frame's
  * bytes: the widest the CPU has, up to this (tests lower it, to run each
  * way). */
-enum wb_simd { WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2, WB_SIMD_AVX512 };
+enum wb_simd { WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2 };
 
 /* The minute of the latest RFC 3339 time read: the times a run reads
  * mostly share it, and then only seconds and zone are left to read. */
@@ -108,7 +108,7 @@ struct wb_reader {
     bool keep_views;              /* apply snapshots and deltas (for --dump) */
     bool measure;                 /* record latencies */
     struct wb_minute sent_minute; /* of the latest `sent` read */
-    enum wb_simd simd;            /* WB_SIMD_AVX512 but in tests */
+    enum wb_simd simd;            /* WB_SIMD_AVX2 but in tests */
     struct notify_json_tok *toks;
     uint32_t max_toks;
     char last_error[160]; /* the latest error or protocol violation */
