@@ -111,8 +111,9 @@ struct rec {
 
 struct tclient {
     struct notify__client c;
-    int wants;   /* want_write calls */
-    bool closed; /* the hub asked to close */
+    int wants;    /* want_write calls */
+    int asked_at; /* when the last one came, in want_write calls overall */
+    bool closed;  /* the hub asked to close */
     uint16_t code;
     bool added;
     int frames;
@@ -130,7 +131,9 @@ struct tclient {
 
 static void fake_want_write(void *io)
 {
+    static int asked;
     ((struct tclient *)io)->wants++;
+    ((struct tclient *)io)->asked_at = ++asked;
 }
 
 static void fake_close(void *io, uint16_t code, const char *reason)
@@ -442,11 +445,24 @@ static void test_wildcard_log_shares_frames(void **state)
     assert_ptr_equal(t[2]->last_data, t[0]->last_data);
     assert_int_equal(hub->stats.frames, 3 + 3);
     assert_int_equal(hub->stats.deltas, 9);
-    /* Caught up: the next flush asks nobody. */
+    /* Caught up and nothing new: the next flush asks nobody. */
     notify__hub_flush(hub);
     assert_int_equal(t[0]->wants, 1);
-    /* One reads late: it gets its own frame with what came since. */
+    /* Something new: every one is asked, in the order they subscribed,
+     * also one caught up since the last flush, so that every cycle writes
+     * them in the same order. */
     update(hub, "b", 3, UPDATE_DELTA);
+    drain(hub, t[1]); /* caught up again before the flush */
+    assert_int_equal(t[1]->wants, 1);
+    notify__hub_flush(hub);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t[i]->wants, 2);
+    }
+    assert_true(t[0]->asked_at < t[1]->asked_at);
+    assert_true(t[1]->asked_at < t[2]->asked_at);
+    /* t[1] has nothing new when its turn comes: no frame. */
+    assert_int_equal(drain(hub, t[1]), 0);
+    /* One reads late: it gets its own frame with what came since. */
     drain(hub, t[0]);
     update(hub, "a", 4, UPDATE_DELTA);
     drain(hub, t[1]);
