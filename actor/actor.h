@@ -53,15 +53,15 @@ struct actor_buf;
 
 /* Catches our own bugs; stays on in every build (not <assert.h>, which
  * -DNDEBUG turns off). Input must never trigger it. */
-#define ACTOR_ASSERT(cond)                                                    \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            actor__assert_fail(#cond, __FILE__, __LINE__, __func__);         \
-        }                                                                     \
+#define ACTOR_ASSERT(cond)                                                     \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            actor__assert_fail(#cond, __FILE__, __LINE__, __func__);           \
+        }                                                                      \
     } while (0)
 
-_Noreturn void actor__assert_fail(const char *what, const char *file,
-                                  int line, const char *func);
+_Noreturn void actor__assert_fail(const char *what, const char *file, int line,
+                                  const char *func);
 
 /* ---- messages --------------------------------------------------------- */
 
@@ -83,8 +83,8 @@ struct actor_msg {
 };
 
 #ifndef container_of
-#define container_of(ptr, type, member)                                       \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member)                                        \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 /*
@@ -173,11 +173,11 @@ struct actor_ops {
 
 struct actor_spawn {
     const struct actor_ops *ops;
-    void *arg;        /* passed to init; not owned */
-    const char *name; /* registered name (copied), or NULL */
-    uint32_t mailbox; /* capacity in messages; 0: ACTOR_MAILBOX_DEFAULT */
-    bool thread;      /* a blocking actor on a thread of its own */
-    uint64_t link;    /* linked at birth to this pid (a supervisor), or 0 */
+    void *arg;         /* passed to init; not owned */
+    const char *name;  /* registered name (copied), or NULL */
+    uint32_t mailbox;  /* capacity in messages; 0: ACTOR_MAILBOX_DEFAULT */
+    bool thread;       /* a blocking actor on a thread of its own */
+    uint64_t link;     /* linked at birth to this pid (a supervisor), or 0 */
     uint32_t restarts; /* restarts of its spec so far, for observability */
 };
 
@@ -315,11 +315,11 @@ enum actor_strategy {
 struct actor_sup_spec;
 
 struct actor_child_spec {
-    const char *id;              /* unique among siblings; for logs */
-    struct actor_spawn start;    /* what to start (ignored when .sup) */
+    const char *id;                   /* unique among siblings; for logs */
+    struct actor_spawn start;         /* what to start (ignored when .sup) */
     const struct actor_sup_spec *sup; /* a nested supervisor instead */
-    void (*arg_free)(void *arg); /* frees start.arg when the child is gone;
-                                    NULL: the arg outlives the supervisor */
+    void (*arg_free)(void *arg);      /* frees start.arg when the child is gone;
+                                         NULL: the arg outlives the supervisor */
     enum actor_restart restart;
     uint32_t shutdown_ms; /* grace before a kill; ACTOR_INFINITY for sups */
 };
@@ -327,8 +327,8 @@ struct actor_child_spec {
 struct actor_sup_spec {
     const char *name; /* registered name of the supervisor, or NULL */
     enum actor_strategy strategy;
-    uint32_t intensity;  /* more than this many restarts ... */
-    uint32_t period_ms;  /* ... within this period end the supervisor */
+    uint32_t intensity; /* more than this many restarts ... */
+    uint32_t period_ms; /* ... within this period end the supervisor */
     const struct actor_child_spec *children; /* started in order */
     size_t n_children;
 };
@@ -384,16 +384,16 @@ void actor_advance_ms(uint32_t ms);
 
 struct actor_info {
     uint64_t pid;
-    uint64_t parent;     /* linked supervisor, or 0 */
-    const char *kind;    /* ops->name; static */
-    char name[72];       /* registered name, or "" */
-    uint32_t mailbox;    /* messages queued now */
-    uint32_t capacity;   /* mailbox bound */
-    uint64_t handled;    /* messages handled since start */
-    uint32_t restarts;   /* restarts of its spec before this incarnation */
-    bool thread;         /* blocking actor */
+    uint64_t parent;   /* linked supervisor, or 0 */
+    const char *kind;  /* ops->name; static */
+    char name[72];     /* registered name, or "" */
+    uint32_t mailbox;  /* messages queued now */
+    uint32_t capacity; /* mailbox bound */
+    uint64_t handled;  /* messages handled since start */
+    uint32_t restarts; /* restarts of its spec before this incarnation */
+    bool thread;       /* blocking actor */
     bool supervisor;
-    bool runnable;       /* queued or running now, else waiting */
+    bool runnable; /* queued or running now, else waiting */
 };
 
 /*
@@ -407,13 +407,13 @@ size_t actor_foreach(void (*fn)(const struct actor_info *info, void *arg),
 int actor_info_get(uint64_t pid, struct actor_info *info);
 
 struct actor_stats {
-    uint64_t spawned;   /* actors started */
-    uint64_t exited;    /* actors ended */
-    uint64_t crashed;   /* ended abnormally */
-    uint64_t restarts;  /* restarts by supervisors */
-    uint64_t full;      /* sends refused by a full mailbox */
-    uint64_t dead;      /* sends to dead pids */
-    uint32_t alive;     /* actors alive now */
+    uint64_t spawned;  /* actors started */
+    uint64_t exited;   /* actors ended */
+    uint64_t crashed;  /* ended abnormally */
+    uint64_t restarts; /* restarts by supervisors */
+    uint64_t full;     /* sends refused by a full mailbox */
+    uint64_t dead;     /* sends to dead pids */
+    uint32_t alive;    /* actors alive now */
 };
 
 void actor_stats_get(struct actor_stats *out);
@@ -469,10 +469,10 @@ void actor_log_limited(struct actor_log_limit *lim, struct actor_ctx *ctx,
     __attribute__((sentinel));
 
 /* Logs at most ACTOR_LOG_BURST lines a second from this call site. */
-#define ACTOR_LOG_RL(ctx, level, ...)                                         \
-    do {                                                                      \
-        static struct actor_log_limit actor__lim;                            \
-        actor_log_limited(&actor__lim, (ctx), (level), __VA_ARGS__);          \
+#define ACTOR_LOG_RL(ctx, level, ...)                                          \
+    do {                                                                       \
+        static struct actor_log_limit actor__lim;                              \
+        actor_log_limited(&actor__lim, (ctx), (level), __VA_ARGS__);           \
     } while (0)
 
 /* Formats an integer for a log value: ACTOR_LOG_INT(len). */
@@ -503,8 +503,7 @@ struct actor_metric *actor_metric_counter(const char *name, const char *help,
 struct actor_metric *actor_metric_gauge(const char *name, const char *help,
                                         const char *labels);
 /* @bounds: ascending upper bounds, without +Inf; copied. */
-struct actor_metric *actor_metric_histogram(const char *name,
-                                            const char *help,
+struct actor_metric *actor_metric_histogram(const char *name, const char *help,
                                             const char *labels,
                                             const double *bounds,
                                             size_t n_bounds);

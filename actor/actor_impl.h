@@ -1,4 +1,5 @@
-/* actor/actor_impl.h - the runtime's internals, shared by the actor folder only. */
+/* actor/actor_impl.h - the runtime's internals, shared by the actor folder
+ * only. */
 #ifndef ACTOR_ACTOR_IMPL_H
 #define ACTOR_ACTOR_IMPL_H
 
@@ -30,8 +31,8 @@ enum {
 
 struct actor__sig {
     struct actor_msg hdr;
-    uint64_t ref;    /* monitors */
-    bool from_link;  /* exit signals: from a link, not actor_exit() */
+    uint64_t ref;   /* monitors */
+    bool from_link; /* exit signals: from a link, not actor_exit() */
     struct actor_exit why;
 };
 
@@ -64,10 +65,10 @@ struct actor__monvec {
 };
 
 enum actor__phase {
-    ACTOR__FREE,  /* slot unused */
-    ACTOR__NEW,   /* spawned, init not run */
-    ACTOR__LIVE,  /* init done */
-    ACTOR__DYING  /* exit in progress */
+    ACTOR__FREE, /* slot unused */
+    ACTOR__NEW,  /* spawned, init not run */
+    ACTOR__LIVE, /* init done */
+    ACTOR__DYING /* exit in progress */
 };
 
 struct actor__thread; /* a blocking actor's thread, actor_sched.c */
@@ -86,37 +87,37 @@ struct actor_ctx {
     _Atomic(void *) wake_state;   /* state for ops->wake, once init ran */
     _Atomic uint64_t live;        /* the pid once spawned, until told */
     uint64_t pid;
-    uint64_t parent;              /* linked-at-birth pid */
-    uint64_t ack_to;              /* gets ACTOR__MSG_INIT_ACK, or 0 */
+    uint64_t parent; /* linked-at-birth pid */
+    uint64_t ack_to; /* gets ACTOR__MSG_INIT_ACK, or 0 */
     uint32_t restarts;
     _Atomic bool is_sup;
-    char *_Atomic name;           /* registered name, freed at exit */
+    char *_Atomic name; /* registered name, freed at exit */
 
     /* producers: a cache line of their own (the only one they write) */
     _Alignas(ACTOR__CACHELINE) struct actor_msg *_Atomic head;
-    _Atomic uint32_t len;  /* queued messages, system ones included */
-    _Atomic int sched;     /* 1: queued or running; 0: idle */
-    _Atomic bool waiters;  /* senders wait for ACTOR_MSG_RESUME */
+    _Atomic uint32_t len; /* queued messages, system ones included */
+    _Atomic int sched;    /* 1: queued or running; 0: idle */
+    _Atomic bool waiters; /* senders wait for ACTOR_MSG_RESUME */
 
     /* consumer */
     _Alignas(ACTOR__CACHELINE) struct actor_msg *tail;
     struct actor_msg stub;
-    _Atomic uint64_t handled;     /* written by the consumer, read by all */
-    struct actor_ctx *next_run;   /* run-queue link (scheduler's) */
+    _Atomic uint64_t handled;   /* written by the consumer, read by all */
+    struct actor_ctx *next_run; /* run-queue link (scheduler's) */
     void *state;
-    void *arg;                    /* for init */
+    void *arg; /* for init */
     enum actor__phase phase;
-    bool init_ok;                 /* init succeeded: stop is owed */
+    bool init_ok; /* init succeeded: stop is owed */
     bool trap_exit;
     bool exit_pending;
     bool in_turn;
     struct actor_exit exit;
     struct actor__vec links;
-    struct actor__vec timers;     /* active timer ids */
-    struct actor__vec watches;    /* active fd watch ids */
+    struct actor__vec timers;          /* active timer ids */
+    struct actor__vec watches;         /* active fd watch ids */
     struct actor__monvec monitors;     /* ours: ref -> target */
     struct actor__monvec monitored_by; /* ref -> watcher */
-    void (*arg_free)(void *arg);  /* set by a dying supervisor, or NULL */
+    void (*arg_free)(void *arg);       /* set by a dying supervisor, or NULL */
 };
 
 /* ---- actor_core.c ---- */
@@ -153,11 +154,11 @@ void actor__after_turn(struct actor_ctx *a);
 
 bool actor__mailbox_empty(struct actor_ctx *a);
 
-int actor__spawn(const struct actor_spawn *how, uint64_t ack_to,
-                 uint64_t *pid);
+int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid);
 
 void actor__set_exit(struct actor_exit *e, enum actor_exit_kind kind, int err,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 struct actor_ctx *actor__current(void);
 

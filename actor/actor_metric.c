@@ -16,8 +16,8 @@
 
 struct actor_metric {
     struct family *fam;
-    char *labels; /* "" when none */
-    _Atomic uint64_t count;  /* counters; histogram observations */
+    char *labels;           /* "" when none */
+    _Atomic uint64_t count; /* counters; histogram observations */
     _Atomic int64_t gauge;
     _Atomic uint64_t sum_bits; /* histogram sum, a double's bits */
     _Atomic uint64_t *buckets; /* histogram, one per bound (not cumulative) */
@@ -126,8 +126,7 @@ struct actor_metric *actor_metric_gauge(const char *name, const char *help,
     return simple(name, help, labels, ACTOR_METRIC_GAUGE);
 }
 
-struct actor_metric *actor_metric_histogram(const char *name,
-                                            const char *help,
+struct actor_metric *actor_metric_histogram(const char *name, const char *help,
                                             const char *labels,
                                             const double *bounds,
                                             size_t n_bounds)
@@ -327,8 +326,7 @@ static void render_histogram(struct actor_buf *out, const struct family *f,
 
 int actor_metric_render(struct actor_buf *out)
 {
-    static const char *const type_names[] = {"counter", "gauge",
-                                             "histogram"};
+    static const char *const type_names[] = {"counter", "gauge", "histogram"};
     pthread_mutex_lock(&lock);
     for (struct family *f = families; f; f = f->next) {
         if (!f->series) {
@@ -336,8 +334,7 @@ int actor_metric_render(struct actor_buf *out)
         }
         actor_buf_printf(out, "# HELP %s ", f->name);
         help_text(out, f->help);
-        actor_buf_printf(out, "\n# TYPE %s %s\n", f->name,
-                         type_names[f->type]);
+        actor_buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
         for (struct actor_metric *m = f->series; m; m = m->next) {
             switch (f->type) {
             case ACTOR_METRIC_COUNTER:

@@ -12,9 +12,9 @@
  * thread can steal it away mid-conversation. After NEXT_STREAK such turns
  * in a row the FIFO gets its due, so a chatty pair cannot starve the rest.
  * One made runnable from elsewhere (the service thread, a blocking actor,
- * main) goes on a shared inject queue. A thread out of work takes from the inject
- * queue, then steals from its peers, spins briefly, and only then parks on
- * a condition variable, so a busy system makes no futex calls while an idle
+ * main) goes on a shared inject queue. A thread out of work takes from the
+ * inject queue, then steals from its peers, spins briefly, and only then parks
+ * on a condition variable, so a busy system makes no futex calls while an idle
  * one sleeps.
  */
 #include <errno.h>
@@ -367,8 +367,8 @@ static void *thread_main(void *arg)
             if (!a->exit_pending) {
                 /* run() returned on its own: that ends the actor. */
                 if (rc < 0) {
-                    actor__set_exit(&a->exit, ACTOR_EXIT_ERROR, rc,
-                                    "run: %s", strerror(-rc));
+                    actor__set_exit(&a->exit, ACTOR_EXIT_ERROR, rc, "run: %s",
+                                    strerror(-rc));
                 } else {
                     actor__set_exit(&a->exit, ACTOR_EXIT_NORMAL, 0, NULL);
                 }

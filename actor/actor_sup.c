@@ -33,8 +33,8 @@ struct child {
     uint64_t timer; /* shutdown timer while stopping, or 0 */
     uint32_t restarts;
     enum child_state st;
-    bool killed;  /* kill sent while stopping */
-    bool forget;  /* dynamic: drop the record once stopped */
+    bool killed; /* kill sent while stopping */
+    bool forget; /* dynamic: drop the record once stopped */
 };
 
 enum action_kind { A_START, A_STOP, A_EXIT };
@@ -56,9 +56,9 @@ struct sup {
     enum sup_phase phase;
     struct action *queue;
     size_t n_queue, cap_queue;
-    bool busy;           /* the head action is under way */
-    uint64_t timer;      /* shutdown timer of the action under way */
-    int64_t *stamps;     /* restart times, ms, a ring of intensity + 1 */
+    bool busy;       /* the head action is under way */
+    uint64_t timer;  /* shutdown timer of the action under way */
+    int64_t *stamps; /* restart times, ms, a ring of intensity + 1 */
     uint32_t n_stamps, stamp_next;
     struct actor_exit final; /* reason for A_EXIT */
 };
@@ -288,9 +288,9 @@ static int terminate_all(struct actor_ctx *ctx, struct sup *s,
             }
             any = true;
             c->st = C_STOPPING;
-            send_exit(ctx, c->pid, c->spec.shutdown_ms == 0
-                                       ? ACTOR_EXIT_KILLED
-                                       : ACTOR_EXIT_SHUTDOWN);
+            send_exit(ctx, c->pid,
+                      c->spec.shutdown_ms == 0 ? ACTOR_EXIT_KILLED
+                                               : ACTOR_EXIT_SHUTDOWN);
             c->killed = c->spec.shutdown_ms == 0;
             if (c->spec.shutdown_ms > longest) {
                 longest = c->spec.shutdown_ms;
@@ -420,8 +420,7 @@ static int on_child_down(struct actor_ctx *ctx, struct sup *s, struct child *c,
     if (actor_exit_is_abnormal(why)) {
         actor_log(ctx, ACTOR_LOG_ERROR, "child terminated", "child",
                   child_id(c), "reason", actor_exit_kind_name(why->kind),
-                  "detail", why->text, "restart", restart ? "yes" : "no",
-                  NULL);
+                  "detail", why->text, "restart", restart ? "yes" : "no", NULL);
     }
     pthread_mutex_lock(&s->lock);
     c->st = C_STOPPED;
@@ -467,9 +466,8 @@ static int on_child_down(struct actor_ctx *ctx, struct sup *s, struct child *c,
         return run_queue(ctx, s);
     case ACTOR_ONE_FOR_ALL:
     case ACTOR_REST_FOR_ONE: {
-        size_t first = s->spec->strategy == ACTOR_ONE_FOR_ALL
-                           ? 0
-                           : child_index(s, c);
+        size_t first =
+            s->spec->strategy == ACTOR_ONE_FOR_ALL ? 0 : child_index(s, c);
         for (size_t i = s->n_children; i-- > first;) {
             if (s->children[i] != c && queue_add(s, A_STOP, s->children[i])) {
                 return -ENOMEM;
@@ -517,8 +515,8 @@ static int on_exit_msg(struct actor_ctx *ctx, struct sup *s,
         pthread_mutex_lock(&s->lock);
         c->st = C_STOPPED;
         c->pid = 0;
-        if (c->forget || (s->spec->strategy == ACTOR_DYNAMIC &&
-                          s->phase == S_TERMINATING)) {
+        if (c->forget ||
+            (s->spec->strategy == ACTOR_DYNAMIC && s->phase == S_TERMINATING)) {
             child_remove(s, c);
         }
         pthread_mutex_unlock(&s->lock);
@@ -628,9 +626,9 @@ static int on_cmd(struct actor_ctx *ctx, struct sup *s, struct sup_cmd_msg *m)
         /* Dynamic children stop in parallel: no queue, a timer each. */
         if (c->st == C_RUNNING) {
             c->st = C_STOPPING;
-            send_exit(ctx, c->pid, c->spec.shutdown_ms == 0
-                                       ? ACTOR_EXIT_KILLED
-                                       : ACTOR_EXIT_SHUTDOWN);
+            send_exit(ctx, c->pid,
+                      c->spec.shutdown_ms == 0 ? ACTOR_EXIT_KILLED
+                                               : ACTOR_EXIT_SHUTDOWN);
             if (c->spec.shutdown_ms != ACTOR_INFINITY) {
                 c->timer = start_timer(
                     ctx, c->spec.shutdown_ms ? c->spec.shutdown_ms : 5000,
@@ -734,8 +732,7 @@ static void sup_stop(struct actor_ctx *ctx, void *state,
     for (size_t i = 0; i < s->n_children; i++) {
         struct child *c = s->children[i];
         if (c->pid && c->spec.arg_free &&
-            actor__hand_over_arg(c->pid, c->spec.arg_free,
-                                 c->spec.start.arg)) {
+            actor__hand_over_arg(c->pid, c->spec.arg_free, c->spec.start.arg)) {
             c->spec.arg_free = NULL;
         }
         child_free(s, c);
@@ -793,8 +790,7 @@ int actor_sup_start_child(uint64_t sup, const struct actor_child_spec *spec,
         goto out_free_arg;
     }
     struct sup *s = atomic_load(&a->wake_state);
-    if (!atomic_load(&a->is_sup) || !s ||
-        s->spec->strategy != ACTOR_DYNAMIC) {
+    if (!atomic_load(&a->is_sup) || !s || s->spec->strategy != ACTOR_DYNAMIC) {
         rc = !s ? -ESRCH : -EINVAL;
         goto out_unpin;
     }

@@ -15,31 +15,31 @@
  */
 struct app_config {
     /* listeners */
-    char *bind;        /* address of the public ports */
+    char *bind; /* address of the public ports */
     unsigned feed_port;
     unsigned http_port;
     unsigned admin_port;
-    char *admin_bind;  /* the admin listener's address */
+    char *admin_bind; /* the admin listener's address */
     /* storage */
-    char *db;          /* libpq conninfo or URI; NULL: libpq's PG* env */
+    char *db; /* libpq conninfo or URI; NULL: libpq's PG* env */
     char *journal_dir;
     /* feeds */
-    char *tokens;      /* file of "source token" lines, or NULL */
-    unsigned doc_limit;   /* bytes in one feed document */
-    unsigned silence_ms;  /* a source silent this long is stale */
-    unsigned window;      /* unacked events per connection */
-    unsigned max_conns;   /* feed connections at once */
+    char *tokens;        /* file of "source token" lines, or NULL */
+    unsigned doc_limit;  /* bytes in one feed document */
+    unsigned silence_ms; /* a source silent this long is stale */
+    unsigned window;     /* unacked events per connection */
+    unsigned max_conns;  /* feed connections at once */
     /* store */
     unsigned batch_rows;      /* rows at which a batch is written */
     unsigned batch_ms;        /* ms after a batch's first row */
     unsigned store_backlog;   /* rows held during an outage */
     unsigned store_retention; /* s: ended matches loaded at start-up */
     /* model */
-    unsigned retention;       /* s: a finished match stays in memory */
+    unsigned retention; /* s: a finished match stays in memory */
     /* notify */
-    unsigned max_clients;     /* WebSocket connections in total */
-    unsigned ws_flush_ms;     /* the shortest time between two frames to a "*"
-                                 subscriber */
+    unsigned max_clients; /* WebSocket connections in total */
+    unsigned ws_flush_ms; /* the shortest time between two frames to a "*"
+                             subscriber */
     /* runtime */
     unsigned schedulers; /* 0: one per core */
     unsigned drain_ms;   /* on SIGTERM: what feeds sent is finished and
@@ -48,7 +48,7 @@ struct app_config {
     char *log_level;
     char *log_format;
     /* pages */
-    char *web_dir;     /* the live page's files */
+    char *web_dir; /* the live page's files */
 };
 
 /*

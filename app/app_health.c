@@ -20,11 +20,11 @@
 
 enum { APP_MSG_HEALTH_TICK = 0x501 };
 
-#define TICK_MS 250
+#define TICK_MS       250
 #define REFRESH_TICKS 4 /* tell notify at least this often */
 
 struct health {
-    int db;    /* -1 unknown, 0, 1 */
+    int db; /* -1 unknown, 0, 1 */
     int model;
     unsigned ticks;
 };

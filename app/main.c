@@ -35,9 +35,9 @@
 #include "notify/notify.h"
 #include "store/store.h"
 
-#define SHUTDOWN_MS   30000 /* the tree's grace once the drain is over */
-#define TICK_MS       200   /* how often main looks at the tree */
-#define STOP_TICK_MS  20    /* ... once stopping */
+#define SHUTDOWN_MS  30000 /* the tree's grace once the drain is over */
+#define TICK_MS      200   /* how often main looks at the tree */
+#define STOP_TICK_MS 20    /* ... once stopping */
 
 /*
  * The tree (ARCHITECTURE.md draws it). Specs and the configs they point to
@@ -96,8 +96,7 @@ static const struct actor_sup_spec root_spec = {
 /* Ingest hands a source's feed state to the model; a repeat after
  * -EAGAIN is harmless (a state already set makes no new version). */
 static int feed_state(struct actor_ctx *ctx, const char *source,
-                      enum match_feed state, const char *const *ids,
-                      size_t n)
+                      enum match_feed state, const char *const *ids, size_t n)
 {
     size_t next = 0;
     return model_feed(ctx, source, state, ids, n, &next);
@@ -169,8 +168,9 @@ static int configure_logs(const struct app_config *cfg)
 {
     enum actor_log_level level;
     if (actor_log_parse_level(cfg->log_level, &level) != 0) {
-        fprintf(stderr, "scorewire: --log-level: debug, info, warn or error, "
-                        "not \"%s\"\n",
+        fprintf(stderr,
+                "scorewire: --log-level: debug, info, warn or error, "
+                "not \"%s\"\n",
                 cfg->log_level);
         return -EINVAL;
     }
@@ -180,8 +180,9 @@ static int configure_logs(const struct app_config *cfg)
     } else if (strcmp(cfg->log_format, "logfmt") == 0) {
         actor_log_set_format(ACTOR_LOG_LOGFMT);
     } else {
-        fprintf(stderr, "scorewire: --log-format: logfmt or json, not "
-                        "\"%s\"\n",
+        fprintf(stderr,
+                "scorewire: --log-format: logfmt or json, not "
+                "\"%s\"\n",
                 cfg->log_format);
         return -EINVAL;
     }
@@ -262,9 +263,8 @@ static int supervise(uint64_t root, uint32_t drain_ms)
                           ACTOR_LOG_INT(status), NULL);
                 return status;
             }
-            actor_log(NULL, ACTOR_LOG_ERROR, "supervision tree ended",
-                      "reason", actor_exit_kind_name(why.kind), "detail",
-                      why.text, NULL);
+            actor_log(NULL, ACTOR_LOG_ERROR, "supervision tree ended", "reason",
+                      actor_exit_kind_name(why.kind), "detail", why.text, NULL);
             return 1;
         }
         if (phase == DRAINING) {

@@ -1,4 +1,5 @@
-/* ingest/event.h - a parsed feed event: an immutable, reference-counted value. */
+/* ingest/event.h - a parsed feed event: an immutable, reference-counted value.
+ */
 #ifndef INGEST_EVENT_H
 #define INGEST_EVENT_H
 
@@ -61,17 +62,17 @@ struct event_fixture {
 };
 
 struct event_match {
-    const char *id;  /* never NULL, at most EVENT_ID_MAX bytes */
-    uint64_t msgnr;  /* valid when has_msgnr */
+    const char *id; /* never NULL, at most EVENT_ID_MAX bytes */
+    uint64_t msgnr; /* valid when has_msgnr */
     bool has_msgnr;
-    bool full;       /* feedtype="full": replaces the whole state */
-    uint8_t parts;   /* enum event_part bits */
-    struct event_fixture fixture;     /* EVENT_HAS_FIXTURE */
-    const char *phase;                /* EVENT_HAS_STATUS; NULL: absent */
-    int32_t clock_seconds;            /* EVENT_HAS_CLOCK; EVENT_ABSENT or
-                                         MM*60+SS */
-    int8_t clock_running;             /* EVENT_ABSENT, 0 or 1 */
-    uint32_t score_home;              /* EVENT_HAS_SCORE */
+    bool full;     /* feedtype="full": replaces the whole state */
+    uint8_t parts; /* enum event_part bits */
+    struct event_fixture fixture; /* EVENT_HAS_FIXTURE */
+    const char *phase;            /* EVENT_HAS_STATUS; NULL: absent */
+    int32_t clock_seconds;        /* EVENT_HAS_CLOCK; EVENT_ABSENT or
+                                     MM*60+SS */
+    int8_t clock_running;         /* EVENT_ABSENT, 0 or 1 */
+    uint32_t score_home;          /* EVENT_HAS_SCORE */
     uint32_t score_away;
     const struct event_incident *incidents; /* in document order */
     uint32_t n_incidents;
@@ -79,16 +80,16 @@ struct event_match {
 
 struct event {
     atomic_uint refs;
-    const char *source;   /* the source the event came from */
-    uint64_t seq;         /* 1 .. 2^63-1 */
-    int64_t sent_ms;      /* `sent`, ms since the epoch; EVENT_ABSENT */
-    const char *sent;     /* `sent` as given, or NULL */
-    int64_t received_ms;  /* wall clock when its last byte was framed */
-    const char *raw;      /* the document as received (NUL after raw_len) */
+    const char *source;  /* the source the event came from */
+    uint64_t seq;        /* 1 .. 2^63-1 */
+    int64_t sent_ms;     /* `sent`, ms since the epoch; EVENT_ABSENT */
+    const char *sent;    /* `sent` as given, or NULL */
+    int64_t received_ms; /* wall clock when its last byte was framed */
+    const char *raw;     /* the document as received (NUL after raw_len) */
     size_t raw_len;
     const struct event_match *matches; /* in document order */
     uint32_t n_matches;
-    uint32_t size;        /* bytes of the whole allocation */
+    uint32_t size; /* bytes of the whole allocation */
 };
 
 /* Takes a reference; returns @ev. */

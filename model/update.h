@@ -36,22 +36,22 @@ struct event;
 enum match_feed { MATCH_FEED_LIVE, MATCH_FEED_STALE, MATCH_FEED_OFFLINE };
 
 struct match_incident {
-    const char *id;     /* never NULL */
-    const char *type;   /* NULL: not known */
+    const char *id;   /* never NULL */
+    const char *type; /* NULL: not known */
     const char *player;
     const char *assist;
-    int32_t minute;     /* EVENT_ABSENT or >= 0 */
+    int32_t minute; /* EVENT_ABSENT or >= 0 */
     int32_t stoppage;
-    int8_t team;        /* enum event_team; NONE: not known */
-    int8_t confirmed;   /* EVENT_ABSENT, 0 or 1 */
-    uint64_t version;   /* match version that last changed it */
+    int8_t team;      /* enum event_team; NONE: not known */
+    int8_t confirmed; /* EVENT_ABSENT, 0 or 1 */
+    uint64_t version; /* match version that last changed it */
 };
 
 struct match_image {
     atomic_uint refs;
     const char *id;
-    uint64_t version;   /* 1, 2, 3, ... per applied change */
-    uint64_t msgnr;     /* last applied msgnr, valid when has_msgnr */
+    uint64_t version; /* 1, 2, 3, ... per applied change */
+    uint64_t msgnr;   /* last applied msgnr, valid when has_msgnr */
     bool has_msgnr;
     const char *source; /* source of the last applied event, or NULL */
     const char *sport;  /* fixture; NULL: absent */
@@ -59,10 +59,10 @@ struct match_image {
     const char *home;
     const char *away;
     const char *start;
-    const char *phase;  /* NULL: no status yet */
+    const char *phase;     /* NULL: no status yet */
     int32_t clock_seconds; /* EVENT_ABSENT: no time yet */
     int8_t clock_running;  /* EVENT_ABSENT (never given), 0 or 1 */
-    bool has_score;     /* false: no score yet (both 0) */
+    bool has_score;        /* false: no score yet (both 0) */
     uint32_t score_home;
     uint32_t score_away;
     uint8_t feed;       /* enum match_feed */
@@ -89,7 +89,7 @@ struct update {
                                   it, for one sending thread (notify's);
                                   no one else touches them */
     size_t json_len;
-    int64_t sent_ms;           /* the feed's `sent`, or EVENT_ABSENT */
+    int64_t sent_ms; /* the feed's `sent`, or EVENT_ABSENT */
     /*
      * For the store: the incidents this change wrote or removed, by net
      * effect (a full message included): upserted are those new or with an
@@ -152,11 +152,11 @@ enum model_outcome {
  * kind UPDATE_SNAPSHOT at the match's current version.
  */
 struct model_update_msg {
-    struct actor_msg hdr;  /* MODEL_MSG_UPDATE */
-    struct update *up;     /* owned reference, or NULL */
-    struct event *ev;      /* owned reference, or NULL */
-    uint32_t index;        /* the element's index in ev->matches */
-    uint8_t outcome;       /* enum model_outcome */
+    struct actor_msg hdr; /* MODEL_MSG_UPDATE */
+    struct update *up;    /* owned reference, or NULL */
+    struct event *ev;     /* owned reference, or NULL */
+    uint32_t index;       /* the element's index in ev->matches */
+    uint8_t outcome;      /* enum model_outcome */
 };
 
 /*
@@ -164,8 +164,7 @@ struct model_update_msg {
  * may be NULL), or NULL when out of memory. Its free drops them.
  */
 struct model_update_msg *model_update_msg_new(struct update *up,
-                                              struct event *ev,
-                                              uint32_t index,
+                                              struct event *ev, uint32_t index,
                                               enum model_outcome outcome);
 
 /* A source's feed state changed: notify sends {"type":"feed",...}. */

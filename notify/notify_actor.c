@@ -539,10 +539,9 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
 static void register_metrics(struct notify_state *st)
 {
     /* Fine between 10 and 100 ms, where the p99 goal is decided. */
-    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.03,
-                                    0.04,  0.05,   0.06,  0.07, 0.08, 0.1,
-                                    0.15,  0.2,    0.3,   0.5,  1,    2.5,
-                                    5};
+    static const double bounds[] = {
+        0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07,
+        0.08,  0.1,    0.15,  0.2,  0.3,  0.5,  1,    2.5,  5};
     for (size_t i = 0; i < N_COUNTERS; i++) {
         st->counter[i] = actor_metric_counter(
             counters[i].name, counters[i].help, counters[i].labels);

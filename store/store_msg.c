@@ -31,9 +31,8 @@ store_rejected_msg_new(const struct store_rejected *rej)
 {
     size_t src = rej->source ? strlen(rej->source) + 1 : 0;
     size_t reason = strlen(rej->reason) + 1;
-    size_t raw = rej->raw_len < STORE_REJECTED_RAW_MAX
-                     ? rej->raw_len
-                     : STORE_REJECTED_RAW_MAX;
+    size_t raw = rej->raw_len < STORE_REJECTED_RAW_MAX ? rej->raw_len
+                                                       : STORE_REJECTED_RAW_MAX;
     struct store_rejected_msg *m =
         actor_msg_new(sizeof(*m) + src + reason + raw, STORE_MSG_REJECTED);
     if (!m) {

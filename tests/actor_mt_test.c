@@ -64,8 +64,8 @@ static void seq_free(struct actor_msg *m)
 
 struct sender {
     uint32_t idx;
-    uint32_t next[R]; /* next seq per receiver */
-    uint32_t r;       /* receiver being served */
+    uint32_t next[R];        /* next seq per receiver */
+    uint32_t r;              /* receiver being served */
     struct seq_msg *pending; /* refused by a full mailbox */
 };
 
@@ -256,16 +256,15 @@ static void test_stress_no_loss_order_kept(void **state)
     atomic_store(&order_errors, 0);
     atomic_store(&done_senders, 0);
     atomic_store(&msgs_live, 0);
-    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &collector_ops},
-                                 &collector),
-                     0);
+    assert_int_equal(
+        actor_spawn(&(struct actor_spawn){.ops = &collector_ops}, &collector),
+        0);
     for (int i = 0; i < R; i++) {
         /* small mailboxes so back-pressure really happens */
-        assert_int_equal(
-            actor_spawn(&(struct actor_spawn){.ops = &receiver_ops,
-                                              .mailbox = 32},
-                        &receivers[i]),
-            0);
+        assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &receiver_ops,
+                                                           .mailbox = 32},
+                                     &receivers[i]),
+                         0);
     }
     uint64_t senders[S];
     for (int i = 0; i < S; i++) {
@@ -423,8 +422,7 @@ static void test_causal_order(void **state)
     assert_int_equal(
         actor_spawn(&(struct actor_spawn){.ops = &b_ops, .mailbox = big}, &pb),
         0);
-    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &a_ops}, &pa),
-                     0);
+    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &a_ops}, &pa), 0);
     struct cmsg *r = actor_msg_new(sizeof(*r), C_RUN);
     r->i = 0;
     assert_int_equal(actor_send(NULL, pa, &r->hdr), 0);
@@ -455,8 +453,7 @@ static void test_blocking_actor(void **state)
     echo->pid = t;
     assert_int_equal(actor_send(NULL, p, &echo->hdr), 0);
     struct probe_rec *r = probe_rec("blocking");
-    for (int spin = 0; spin < 6000 && PROBE_READ(r->n_values) < 1001;
-         spin++) {
+    for (int spin = 0; spin < 6000 && PROBE_READ(r->n_values) < 1001; spin++) {
         usleep(1000);
     }
     assert_int_equal(PROBE_READ(r->n_values), 1001);
@@ -546,12 +543,16 @@ static void test_restarts_under_load(void **state)
     (void)state;
     static struct probe_cfg w = {.rec = "w"};
     static const struct actor_child_spec kids[] = {
-        {.id = "w", .start = {.ops = &probe_ops, .arg = &w, .name = "w"},
-         .restart = ACTOR_PERMANENT, .shutdown_ms = 1000},
+        {.id = "w",
+         .start = {.ops = &probe_ops, .arg = &w, .name = "w"},
+         .restart = ACTOR_PERMANENT,
+         .shutdown_ms = 1000},
     };
     struct actor_sup_spec spec = {.strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1000, .period_ms = 60000,
-                                  .children = kids, .n_children = 1};
+                                  .intensity = 1000,
+                                  .period_ms = 60000,
+                                  .children = kids,
+                                  .n_children = 1};
     uint64_t sup;
     assert_int_equal(actor_sup_start(&spec, 0, &sup), 0);
     const int rounds = 50;
@@ -602,8 +603,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_causal_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocking_actor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_churn_stale_pids, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_churn_stale_pids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restarts_under_load, setup,
                                         teardown),
     };

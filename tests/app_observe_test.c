@@ -22,21 +22,28 @@ static void test_tree_json(void **state)
 {
     (void)state;
     probe_reset();
-    assert_int_equal(actor_runtime_start(&(struct actor_config){.manual = true}),
-                     0);
-    static const struct actor_sup_spec matches = {
-        .name = "many", .strategy = ACTOR_DYNAMIC, .intensity = 1,
-        .period_ms = 1000};
+    assert_int_equal(
+        actor_runtime_start(&(struct actor_config){.manual = true}), 0);
+    static const struct actor_sup_spec matches = {.name = "many",
+                                                  .strategy = ACTOR_DYNAMIC,
+                                                  .intensity = 1,
+                                                  .period_ms = 1000};
     static const struct actor_child_spec top_kids[] = {
-        {.id = "a", .start = {.ops = &probe_ops, .arg = &cfg_a, .name = "a"},
-         .restart = ACTOR_PERMANENT, .shutdown_ms = 100},
-        {.id = "many", .sup = &matches, .restart = ACTOR_PERMANENT,
+        {.id = "a",
+         .start = {.ops = &probe_ops, .arg = &cfg_a, .name = "a"},
+         .restart = ACTOR_PERMANENT,
+         .shutdown_ms = 100},
+        {.id = "many",
+         .sup = &matches,
+         .restart = ACTOR_PERMANENT,
          .shutdown_ms = ACTOR_INFINITY},
     };
     struct actor_sup_spec root = {.name = "root",
                                   .strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1, .period_ms = 1000,
-                                  .children = top_kids, .n_children = 2};
+                                  .intensity = 1,
+                                  .period_ms = 1000,
+                                  .children = top_kids,
+                                  .n_children = 2};
     uint64_t sup;
     assert_int_equal(actor_sup_start(&root, 0, &sup), 0);
     actor_run_until_idle();
@@ -45,9 +52,10 @@ static void test_tree_json(void **state)
     static struct probe_cfg m = {.rec = "m"};
     uint64_t busy = 0;
     for (int i = 0; i < 50; i++) {
-        struct actor_child_spec c = {
-            .id = "m", .start = {.ops = &probe_ops, .arg = &m},
-            .restart = ACTOR_TEMPORARY, .shutdown_ms = 100};
+        struct actor_child_spec c = {.id = "m",
+                                     .start = {.ops = &probe_ops, .arg = &m},
+                                     .restart = ACTOR_TEMPORARY,
+                                     .shutdown_ms = 100};
         uint64_t pid;
         assert_int_equal(actor_sup_start_child(many, &c, &pid), 0);
         if (i == 17) {
@@ -77,7 +85,8 @@ static void test_tree_json(void **state)
     assert_int_equal(app_runtime_metrics(&b), 0);
     assert_non_null(strstr(b.data, "# TYPE scorewire_actors gauge\n"));
     assert_non_null(strstr(b.data, "scorewire_actors{kind=\"probe\"} 51\n"));
-    assert_non_null(strstr(b.data, "scorewire_actors{kind=\"supervisor\"} 2\n"));
+    assert_non_null(
+        strstr(b.data, "scorewire_actors{kind=\"supervisor\"} 2\n"));
     assert_non_null(strstr(b.data, "scorewire_actor_mailbox_max_messages"
                                    "{kind=\"probe\"} 5\n"));
     actor_buf_release(&b);

@@ -1056,8 +1056,7 @@ static const enum wb_simd simds[] = {WB_SIMD_NONE, WB_SIMD_SSE2, WB_SIMD_AVX2};
         .initial_state = (void *)&simds[i]                                     \
     }
 #define EACH_SIMD(f)                                                           \
-    SIMD_TEST(f, 0, "plain C"), SIMD_TEST(f, 1, "SSE2"),                       \
-        SIMD_TEST(f, 2, "AVX2")
+    SIMD_TEST(f, 0, "plain C"), SIMD_TEST(f, 1, "SSE2"), SIMD_TEST(f, 2, "AVX2")
 
 int main(void)
 {

@@ -24,11 +24,11 @@
 
 #include "actor/actor.h"
 
-#define FANIN_SENDERS 2
+#define FANIN_SENDERS    2
 #define FANIN_PER_SENDER 2000000
-#define PINGPONG_PAIRS 2
-#define PINGPONG_ROUNDS 500000
-#define SPAWN_N 100000
+#define PINGPONG_PAIRS   2
+#define PINGPONG_ROUNDS  500000
+#define SPAWN_N          100000
 
 enum { B_GO = ACTOR_MSG_USER + 1, B_DATA, B_PING, B_PONG, B_INIT };
 
@@ -319,8 +319,8 @@ static void bench_spawn(void)
 int main(int argc, char **argv)
 {
     unsigned schedulers = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
-    if (actor_runtime_start(&(struct actor_config){.schedulers =
-                                                       schedulers}) != 0) {
+    if (actor_runtime_start(&(struct actor_config){.schedulers = schedulers}) !=
+        0) {
         fprintf(stderr, "runtime_bench: cannot start the runtime\n");
         return 1;
     }
