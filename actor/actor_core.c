@@ -605,6 +605,7 @@ bool actor_is_alive(uint64_t pid)
 /* ---- spawning --------------------------------------------------------- */
 
 static void drain_dead(struct actor_ctx *a);
+static void notify_waiters(uint64_t pid, const struct actor_exit *why);
 
 static struct actor__sig *sig_new(uint32_t type, uint64_t from)
 {
@@ -733,9 +734,13 @@ out_unregister:
         free(n);
     }
     actor__vec_free(&a->links);
-    /* Someone may have found the name already: retire the pid for good. */
+    /* Someone may have found the name already: retire the pid for good,
+     * and end a wait on it (it never lived). */
     retire_pid(a);
     drain_dead(a);
+    struct actor_exit never;
+    actor__set_exit(&never, ACTOR_EXIT_NOPROC, 0, NULL);
+    notify_waiters(a->pid, &never);
 out_slot:
     slot_free(idx);
 out_free:
@@ -1273,8 +1278,14 @@ bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why)
                 w.done = true;
             }
         }
+        /* An exit is still coming while the pid is current (its spawn
+         * may not have set `live` yet: a name makes it findable first)
+         * or while its exit is not yet told (`live` outlasts the
+         * generation bump in do_exit until notify_waiters). */
         struct actor_ctx *a = slot_at((uint32_t)(pid & PIN_MASK) - 1);
-        if (!w.done && (!a || atomic_load(&a->live) != pid)) {
+        bool coming = a && (atomic_load(&a->live) == pid ||
+                            atomic_load(&a->gen) == (uint32_t)(pid >> 32));
+        if (!w.done && !coming) {
             w.done = true;
             actor__set_exit(&w.why, ACTOR_EXIT_NOPROC, 0, NULL);
         }
