@@ -181,7 +181,14 @@ FUZZ_SECONDS ?= 30
 
 fuzz: $(FUZZERS)
 
-$(FUZZ_DIR)/%_fuzz: tests/fuzz/%_fuzz.c $(FUZZ_LIB_SRCS) $(wildcard */*.h)
+# A target takes in whole (#include) the .c files of what the fuzz build does
+# not link, notify/ or a tool's: those, and the headers of the tools and of
+# tests/fuzz/, are prerequisites too, or a fix there would leave the fuzzer
+# stale.
+fuzz_includes = $(shell sed -n 's/^\#include "\(.*\.c\)".*/\1/p' $(1))
+$(FUZZ_DIR)/%_fuzz: tests/fuzz/%_fuzz.c $(FUZZ_LIB_SRCS) \
+		$(wildcard */*.h tests/fuzz/*.h tools/*/*.h) \
+		$$(call fuzz_includes,tests/fuzz/$$*_fuzz.c)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS_ALL) -std=c11 -pthread $(FUZZ_FLAGS) -o $@ $< \
 		$(FUZZ_LIB_SRCS) $(PKG_LIBS) -lm

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "notify/notify.h"
+#include "tests/wsbench_test_util.h"
 #include "tools/wsbench/wsbench.h"
 
 static void test_rfc3339(void **state)
@@ -250,53 +251,16 @@ static bool is_valid(struct pair *p, const char *f, size_t len)
     return notify_json_parse(f, len, p->toks, p->max_toks, NULL) > 0;
 }
 
-static void print_frame(const char *f, size_t len)
-{
-    fprintf(stderr, "frame (%zu bytes): ", len);
-    for (size_t i = 0; i < len && i < 2000; i++) {
-        unsigned char c = (unsigned char)f[i];
-        fprintf(stderr, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
-    }
-    fputc('\n', stderr);
-}
-
-/* What @r counted, in words, into @buf. */
-static const char *counted(const struct wb_reader *r, char *buf, size_t cap)
-{
-    const struct wb_counts *c = &r->counts;
-    snprintf(buf, cap,
-             "messages %llu deltas %llu snapshots %llu feeds %llu pongs %llu "
-             "errors %llu recovered %llu gaps %llu orphans %llu bad %llu "
-             "latencies %llu ids %u \"%s\"",
-             (unsigned long long)c->messages, (unsigned long long)c->deltas,
-             (unsigned long long)c->snapshots, (unsigned long long)c->feeds,
-             (unsigned long long)c->pongs, (unsigned long long)c->errors,
-             (unsigned long long)c->recovered, (unsigned long long)c->gaps,
-             (unsigned long long)c->orphans, (unsigned long long)c->bad,
-             (unsigned long long)r->hist.count, r->ids.n, r->last_error);
-    return buf;
-}
-
-/* Both readers read @f; their counters, latency samples, last error and
- * match versions must be the same. */
+/* Both readers read @f; they must agree (twb_same()). */
 static void agree(struct pair *p, const char *f, size_t len)
 {
     assert_int_equal(wb_read_frame(&p->lean, &p->lv, f, len, NOW_US), 0);
     assert_int_equal(wb_read_frame(&p->full, &p->fv, f, len, NOW_US), 0);
-    bool same =
-        memcmp(&p->lean.counts, &p->full.counts, sizeof(p->lean.counts)) == 0 &&
-        p->lean.hist.count == p->full.hist.count &&
-        p->lean.hist.max_us == p->full.hist.max_us &&
-        strcmp(p->lean.last_error, p->full.last_error) == 0 &&
-        p->lean.ids.n == p->full.ids.n;
-    for (uint32_t i = 0; same && i < p->lean.ids.n; i++) {
-        same = p->lv.version[i] == p->fv.version[i];
-    }
-    if (!same) {
+    if (!twb_same(&p->lean, &p->lv, &p->full, &p->fv)) {
         char l[512], u[512];
-        print_frame(f, len);
-        fail_msg("lean: %s\nfull: %s", counted(&p->lean, l, sizeof(l)),
-                 counted(&p->full, u, sizeof(u)));
+        twb_print_frame(f, len);
+        fail_msg("lean: %s\nfull: %s", twb_counted(&p->lean, l, sizeof(l)),
+                 twb_counted(&p->full, u, sizeof(u)));
     }
 }
 

@@ -10,6 +10,7 @@
 #include "actor/actor.h"
 #include "ingest/event.h"
 #include "ingest/ingest_impl.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "tests/ingest_test_util.h"
 
 /*
@@ -21,15 +22,6 @@
  * transcripts must match to the byte. Every document is parsed twice, in
  * the stream and alone, and the results must match to the letter.
  */
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
