@@ -73,6 +73,9 @@ TEST_SUPPORT := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard tests/bench/*_bench.c)
 BENCHES := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+# The parts tools/run-bench.sh runs: <part>_bench and <part>_bench.py,
+# whichever exist. Any other bench is built for a part's script to run
+# (loopback_bench, the kernel's limit notify_bench.py measures against).
 BENCH_PARTS := runtime ingest model store notify
 
 ALL_OBJS := $(LIB_OBJS) $(BUILD)/app/main.o $(TEST_SUPPORT_OBJS) \

@@ -12,6 +12,19 @@ shared machine the rate depends on what else runs; this does not).
 The goals (the issue's): at least 1,000,000 deltas/s, p99 under 100 ms,
 under 8 KiB per idle connection; `notify_goal_*` lines say 1 (met) or 0.
 
+The limit, measured in the same run: under load the daemon's notify thread
+is mostly kernel time (one send() per client per cycle, and on loopback
+each send also does the receiving side's TCP work), so its frames/s is
+bounded by what this machine's kernel manages at the time, which varies by
+up to 2x over a day. Once the daemon, PostgreSQL and feedsim have stopped,
+build/<variant>/bench/loopback_bench (tests/bench/loopback_bench.c) does
+those sends bare: as many loopback connections as there were clients,
+frames of the daemon's mean size over wsbench's window (its payload
+counter plus the WebSocket header) to each in turn, drained as wsbench
+drains them. notify_frames_vs_loopback is the daemon's frames/s over
+loopback_bench's: how close the daemon comes to the bare sends, whatever
+the host's speed at the time.
+
 Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
 NOTIFY_BENCH_RATE (feedsim events/s, 120: 1.2 million deltas/s offered to
 10,000 clients), NOTIFY_BENCH_SECONDS (10), NOTIFY_BENCH_ARGS (more daemon
@@ -22,10 +35,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 
+from harness import bench_program  # noqa: E402
 from notify_system import WSBENCH, System  # noqa: E402
 
 CLIENTS = int(os.environ.get("NOTIFY_BENCH_CLIENTS", "10000"))
@@ -33,23 +48,71 @@ MATCHES = int(os.environ.get("NOTIFY_BENCH_MATCHES", "200"))
 RATE = int(os.environ.get("NOTIFY_BENCH_RATE", "120"))
 SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
 ARGS = os.environ.get("NOTIFY_BENCH_ARGS", "").split()
+LOOPBACK = bench_program("loopback_bench")
 LATENCY = "scorewire_notify_latency_seconds"
+FRAMES = "scorewire_notify_frames_sent_total"
+PAYLOAD = "scorewire_notify_sent_bytes_total"
 
 
-def wsbench(s, prefix, *args):
+def bench_lines(text):
+    """{name: (value, unit)} of the `bench` lines in @text."""
+    return {line.split()[1]: (float(line.split()[2]), line.split()[3])
+            for line in text.splitlines() if line.startswith("bench ")}
+
+
+def wsbench(s, prefix, *args, on_measure=None):
+    """Runs wsbench against @s and returns its figures; calls @on_measure
+    when its measured window starts (its progress on stderr says so)."""
     argv = [WSBENCH, "--url", f"ws://127.0.0.1:{s.http_port}/ws",
             "-c", str(CLIENTS), "--engine", "raw", "--ramp", "5000",
-            "--pid", str(s.daemon.p.pid), "--bench-prefix", prefix,
-            "--quiet"] + list(args)
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+            "--pid", str(s.daemon.p.pid), "--bench-prefix", prefix] + \
+        list(args)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(240, p.kill)
+    killer.start()
+    try:
+        # Progress as it comes (a few lines); the report after, which is
+        # too short to fill its pipe meanwhile.
+        for line in p.stderr:
+            sys.stderr.write(line if line.startswith("wsbench: ")
+                             else f"wsbench: {line}")
+            if on_measure and line.startswith("wsbench: measuring"):
+                on_measure()
+        out = p.stdout.read()
+        rc = p.wait()
+    finally:
+        killer.cancel()
     # wsbench's own lines, for the record, not taken for this bench's
     # figures (those are printed once, below).
-    for line in (p.stdout + p.stderr).splitlines():
+    for line in out.splitlines():
         sys.stderr.write(f"wsbench: {line}\n")
+    if rc != 0:
+        raise SystemExit(f"wsbench exited {rc}")
+    return bench_lines(out)
+
+
+def frame_bytes(start, end):
+    """The daemon's mean frame, as sent, over what @end added to @start
+    (None without frames): its counter has the payload, and a server's
+    header is 2 bytes up to 125 payload bytes, 4 up to 65,535."""
+    frames = end.get(FRAMES, 0.0) - start.get(FRAMES, 0.0)
+    if frames <= 0:
+        return None
+    payload = (end.get(PAYLOAD, 0.0) - start.get(PAYLOAD, 0.0)) / frames
+    return round(payload) + (2 if payload <= 125 else 4)
+
+
+def loopback(frame):
+    """loopback_bench's figures for CLIENTS connections and @frame bytes."""
+    argv = [LOOPBACK, "-c", str(CLIENTS), "-s", str(frame)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    for line in (p.stdout + p.stderr).splitlines():
+        if not line.startswith("bench "):
+            sys.stderr.write(f"loopback: {line}\n")
     if p.returncode != 0:
-        raise SystemExit(f"wsbench exited {p.returncode}")
-    return {line.split()[1]: (float(line.split()[2]), line.split()[3])
-            for line in p.stdout.splitlines() if line.startswith("bench ")}
+        raise SystemExit(f"loopback_bench exited {p.returncode}")
+    return bench_lines(p.stdout)
 
 
 def histogram(metrics, name):
@@ -82,6 +145,7 @@ def quantile(before, after, q):
 
 
 def main():
+    window = {}
     with System("notify-bench", daemon_args=ARGS) as s:
         # Idle: every client subscribed to "*", nothing to send yet.
         idle = wsbench(s, "idle", "--settle", "2", "--duration", "1")
@@ -89,11 +153,22 @@ def main():
         feed, _ = s.feedsim_background(
             "--matches", str(MATCHES), "--seed", "42", "--rate", str(RATE),
             "--duration", str(SECONDS + 60), "--window", "256")
-        before = histogram(s.metrics(), LATENCY)
+        metrics_before = s.metrics()
+        # The frames' size is taken from wsbench's window only: the first
+        # frames, the snapshots every client gets on subscribing, are
+        # larger than a cycle's. (The daemon publishes its counters once a
+        # second, close enough for a mean over the window.)
         load = wsbench(s, "notify", "--settle", "8",
-                       "--duration", str(SECONDS))
-        after = histogram(s.metrics(), LATENCY)
+                       "--duration", str(SECONDS),
+                       on_measure=lambda: window.update(start=s.metrics()))
+        metrics_after = s.metrics()
         feed.stop()
+    before = histogram(metrics_before, LATENCY)
+    after = histogram(metrics_after, LATENCY)
+    frame = frame_bytes(window.get("start", metrics_before), metrics_after)
+    sys.stderr.write(f"notify: mean frame {frame} bytes in wsbench's window, "
+                     f"{frame_bytes(metrics_before, metrics_after)} over "
+                     "its whole run\n")
 
     def put(name, value, unit):
         print(f"bench {name} {value:.6g} {unit}", flush=True)
@@ -125,6 +200,19 @@ def main():
     put("notify_goal_p99", load["notify_latency_p99"][0] < 100, "met")
     if "idle_rss_per_conn" in idle:
         put("notify_goal_idle_rss", idle["idle_rss_per_conn"][0] < 8192, "met")
+
+    # The limit, with the daemon and everything it needed stopped.
+    if frame is None:
+        raise SystemExit("the daemon sent no frames in wsbench's window")
+    limit = loopback(frame)
+    bare = limit["loopback_frames_per_s"][0]
+    put("notify_frame_bytes", frame, "bytes")
+    put("notify_loopback_frames_per_s", bare, "frames/s")
+    put("notify_loopback_sender_cpu_per_frame",
+        limit["loopback_sender_cpu_per_frame"][0], "us")
+    # The daemon's frames are those its clients read in wsbench's window.
+    put("notify_frames_vs_loopback", load["notify_frames_per_s"][0] / bare,
+        "x")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,20 @@ OUT = os.path.join(ROOT, "out", "integration")
 
 def program(name):
     """Path of bin/<name> (scorewire, scorewire-feedsim, ...)."""
-    path = os.path.join(BIN, name)
+    return _built(os.path.join(BIN, name), "make")
+
+
+def bench_program(name):
+    """Path of build/<variant>/bench/<name>, where make builds the
+    benchmarks (as tools/run-bench.sh finds them)."""
+    variant = os.environ.get("VARIANT", "release")
+    return _built(os.path.join(ROOT, "build", variant, "bench", name),
+                  "make bench")
+
+
+def _built(path, how):
     if not os.access(path, os.X_OK):
-        raise SystemExit(f"missing program {path}: run make first")
+        raise SystemExit(f"missing program {path}: run {how} first")
     return path
 
 
