@@ -23,7 +23,11 @@ frames of the daemon's mean size over wsbench's window (its payload
 counter plus the WebSocket header) to each in turn, drained as wsbench
 drains them. notify_frames_vs_loopback is the daemon's frames/s over
 loopback_bench's: how close the daemon comes to the bare sends, whatever
-the host's speed at the time.
+the host's speed at the time. notify_pass_floor_ms is the time those bare
+sends take for one frame to every client: the shortest a pass could be,
+so the latency's floor at the host's speed of the moment (measured here:
+45 ms when the host runs at full speed, 70 ms when it runs slow; the p99
+is about one and a half passes).
 
 Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
 NOTIFY_BENCH_RATE (feedsim events/s, 120: 1.2 million deltas/s offered to
@@ -213,6 +217,10 @@ def main():
     # The daemon's frames are those its clients read in wsbench's window.
     put("notify_frames_vs_loopback", load["notify_frames_per_s"][0] / bare,
         "x")
+    # Every "*" client gets one frame per pass, so no pass is shorter than
+    # the bare sends of one frame to each: a floor under the latency that
+    # moves with the host's speed (p99 is about one and a half passes).
+    put("notify_pass_floor_ms", CLIENTS / bare * 1000, "ms")
 
 
 if __name__ == "__main__":
