@@ -371,7 +371,9 @@ int actor_runtime_start(const struct actor_config *cfg);
 void actor_runtime_stop(void);
 
 /* Blocks the calling (non-actor) thread until @pid ends or @ms pass
- * (ACTOR_INFINITY: no limit). Returns true with *@why set when it ended. */
+ * (ACTOR_INFINITY: no limit). Returns true with *@why set when it ended
+ * (NOPROC: long before, or it never lived). @pid must be one a spawn
+ * handed out, or found by name: a made-up one may wait out @ms. */
 bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why);
 
 /* Manual mode: runs actors, due timers and ready fds on the calling thread

@@ -622,6 +622,8 @@ static void push_self(struct actor_ctx *a, struct actor_msg *msg)
     actor__push(a, msg, true, NULL);
 }
 
+int (*actor__spawn_hook)(uint64_t pid);
+
 int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
 {
     if (!how || !how->ops || !how->ops->handle || !pid) {
@@ -690,6 +692,12 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
         atomic_store(&a->name, name);
         name = NULL;
     }
+    if (actor__spawn_hook) {
+        rc = actor__spawn_hook(a->pid);
+        if (rc != 0) {
+            goto out_unregister;
+        }
+    }
     if (how->link) {
         rc = actor__vec_add(&a->links, how->link);
         if (rc != 0) {
@@ -735,12 +743,11 @@ out_unregister:
     }
     actor__vec_free(&a->links);
     /* Someone may have found the name already: retire the pid for good,
-     * and end a wait on it (it never lived). */
+     * and tell a link, a monitor or a wait on it that it never lived. */
     retire_pid(a);
+    actor__set_exit(&a->exit, ACTOR_EXIT_NOPROC, 0, NULL);
     drain_dead(a);
-    struct actor_exit never;
-    actor__set_exit(&never, ACTOR_EXIT_NOPROC, 0, NULL);
-    notify_waiters(a->pid, &never);
+    notify_waiters(a->pid, &a->exit);
 out_slot:
     slot_free(idx);
 out_free:
@@ -1434,6 +1441,10 @@ int actor_runtime_start(const struct actor_config *cfg)
 static void abandon(struct actor_ctx *a)
 {
     retire_pid(a);
+    /* A thread blocked in actor_wait() on it would wait for ever. */
+    struct actor_exit why;
+    actor__set_exit(&why, ACTOR_EXIT_NOPROC, 0, "runtime stopped");
+    notify_waiters(a->pid, &why);
     atomic_store(&a->live, 0);
     char *name = atomic_exchange(&a->name, NULL);
     if (name) {

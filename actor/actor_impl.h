@@ -156,6 +156,12 @@ bool actor__mailbox_empty(struct actor_ctx *a);
 
 int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid);
 
+/* Tests only: when set, spawn calls it with the new pid once the name is
+ * registered (anyone may find the pid) and before the actor is live; a
+ * nonzero return fails the spawn there, as a failure past that point
+ * would. Set it only while nothing else spawns. */
+extern int (*actor__spawn_hook)(uint64_t pid);
+
 void actor__set_exit(struct actor_exit *e, enum actor_exit_kind kind, int err,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -4,6 +4,7 @@
  * count; each wait has a generous limit so a hang fails instead of
  * blocking CI. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "actor/actor.h"
+#include "actor/actor_impl.h"
 #include "tests/probe.h"
 
 #define WAIT_MS 60000
@@ -602,6 +604,81 @@ static void test_restarts_under_load(void **state)
     assert_int_equal(PROBE_READ(w_rec->stops), rounds + 1);
 }
 
+/* ---- waits on a pid found mid-spawn ------------------------------------ */
+
+static bool mid_ended;
+static struct actor_exit mid_why;
+
+/* Runs inside spawn, the name registered, the actor not yet live. */
+static int wait_mid_spawn(uint64_t pid)
+{
+    assert_int_equal(actor_whereis("mid"), pid); /* findable already */
+    mid_ended = actor_wait(pid, 50, &mid_why);
+    return 0;
+}
+
+static void test_wait_mid_spawn(void **state)
+{
+    (void)state;
+    static struct probe_cfg cfg = {.rec = "mid"};
+    uint64_t pid = 0;
+    actor__spawn_hook = wait_mid_spawn;
+    int rc = probe_spawn_rc("mid", &cfg, &pid);
+    actor__spawn_hook = NULL;
+    assert_int_equal(rc, 0);
+    /* Its exit was still to come: the wait ran out, not "no such
+     * process". Once it is killed, the wait ends with that. */
+    assert_false(mid_ended);
+    struct actor_exit kill = {.kind = ACTOR_EXIT_KILLED}, why;
+    actor_exit(NULL, pid, &kill);
+    assert_true(actor_wait(pid, WAIT_MS, &why));
+    assert_int_equal(why.kind, ACTOR_EXIT_KILLED);
+}
+
+struct waiter {
+    uint64_t pid;
+    bool ended;
+    struct actor_exit why;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    w->ended = actor_wait(w->pid, 5000, &w->why);
+    return NULL;
+}
+
+static struct waiter doomed;
+static pthread_t doomed_thread;
+
+/* A spawn that fails once its name is out: someone waits on it first. */
+static int fail_mid_spawn(uint64_t pid)
+{
+    doomed.pid = pid;
+    assert_int_equal(pthread_create(&doomed_thread, NULL, wait_thread, &doomed),
+                     0);
+    usleep(50 * 1000); /* let it start waiting */
+    return -EIO;
+}
+
+static void test_wait_on_failed_spawn(void **state)
+{
+    (void)state;
+    static struct probe_cfg cfg = {.rec = "doomed"};
+    uint64_t pid = 0;
+    actor__spawn_hook = fail_mid_spawn;
+    int rc = probe_spawn_rc("doomed", &cfg, &pid);
+    actor__spawn_hook = NULL;
+    assert_int_equal(rc, -EIO);
+    assert_int_equal(actor_whereis("doomed"), 0);
+    /* The waiter is told at once that it never lived (it used to wait
+     * out its whole timeout). */
+    pthread_join(doomed_thread, NULL);
+    assert_true(doomed.ended);
+    assert_int_equal(doomed.why.kind, ACTOR_EXIT_NOPROC);
+    assert_false(actor_is_alive(doomed.pid));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +687,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_causal_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocking_actor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_churn_stale_pids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_mid_spawn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_on_failed_spawn, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_restarts_under_load, setup,
                                         teardown),
     };
