@@ -447,10 +447,12 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
                       struct notify__frame *frame);
 
 /*
- * Asks every "*" subscriber that has not read the log to its end for a
- * writable callback. The transport calls it at most once per cycle (its
- * pacing), so such a client takes at most one frame per cycle with
- * everything that came since its last. O(subscribers).
+ * When the log moved since the last flush, asks every "*" subscriber for a
+ * writable callback, in the same order each time, caught up or not (by
+ * its turn the log has usually moved again; if not, it writes nothing).
+ * The transport calls it at most once per cycle (its pacing), so each
+ * takes one frame per cycle with everything since its last, one cycle
+ * after the one before. O(subscribers).
  */
 void notify__hub_flush(struct notify__hub *hub);
 
