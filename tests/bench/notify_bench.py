@@ -85,6 +85,11 @@ def wsbench(s, prefix, *args, on_measure=None):
                 on_measure()
         out = p.stdout.read()
         rc = p.wait()
+    except BaseException:
+        # Not left behind holding 10,000 connections.
+        p.kill()
+        p.wait()
+        raise
     finally:
         killer.cancel()
     # wsbench's own lines, for the record, not taken for this bench's
