@@ -26,8 +26,10 @@ loopback_bench's: how close the daemon comes to the bare sends, whatever
 the host's speed at the time. notify_pass_floor_ms is the time those bare
 sends take for one frame to every client: the shortest a pass could be,
 so the latency's floor at the host's speed of the moment (measured here:
-45 ms when the host runs at full speed, 70 ms when it runs slow; the p99
-is about one and a half passes).
+43-45 ms when the host runs at full speed, 57-78 ms when it runs slow;
+the p99 is about one and a half passes). The limit runs some 20 s after
+the daemon's window: a change in the host's speed between the two shows
+in the ratio (it has read above 1).
 
 Environment: NOTIFY_BENCH_CLIENTS (10000), NOTIFY_BENCH_MATCHES (200),
 NOTIFY_BENCH_RATE (feedsim events/s, 120: 1.2 million deltas/s offered to
