@@ -26,7 +26,7 @@ loopback_bench's: how close the daemon comes to the bare sends, whatever
 the host's speed at the time. notify_pass_floor_ms is the time those bare
 sends take for one frame to every client: the shortest a pass could be,
 so the latency's floor at the host's speed of the moment (measured here:
-43-45 ms when the host runs at full speed, 57-78 ms when it runs slow;
+42-45 ms when the host runs at full speed, 49-78 ms when it runs slow;
 the p99 is about one and a half passes). The limit runs some 20 s after
 the daemon's window: a change in the host's speed between the two shows
 in the ratio (it has read above 1).
