@@ -300,7 +300,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct notify_state *st = lws_container_of(sul, struct notify_state, tick);
     int rc = notify__hub_tick(st->hub, actor_now_ms());
     if (rc != 0) {
-        notify__service_fail(&st->svc, "notify failing", rc, "tick");
+        notify__service_fail(&st->svc, rc, "tick");
         return;
     }
     publish(st);
@@ -331,7 +331,7 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
     struct notify__frame f;
     int rc = notify__hub_frame(st->hub, &s->c, &f);
     if (rc < 0) {
-        notify__service_fail(&st->svc, "notify failing", rc, "frame");
+        notify__service_fail(&st->svc, rc, "frame");
         return 0;
     }
     if (rc == 0) {
@@ -375,7 +375,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
             int rc =
                 notify__hub_client_rx(st->hub, &s->c, bin, sizeof(bin) - 1);
             if (rc != 0) {
-                notify__service_fail(&st->svc, "notify failing", rc, "receive");
+                notify__service_fail(&st->svc, rc, "receive");
             }
         }
         return 0;
@@ -384,8 +384,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     if (!(first && last)) {
         char *rx = realloc(s->rx, total ? total : 1);
         if (!rx) {
-            notify__service_fail(&st->svc, "notify failing", -ENOMEM,
-                                 "receive");
+            notify__service_fail(&st->svc, -ENOMEM, "receive");
             return 0;
         }
         memcpy(rx + s->rx_len, in, len);
@@ -402,7 +401,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     s->rx = NULL;
     s->rx_len = 0;
     if (rc != 0) {
-        notify__service_fail(&st->svc, "notify failing", rc, "receive");
+        notify__service_fail(&st->svc, rc, "receive");
     }
     return 0;
 }
@@ -434,18 +433,11 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_ESTABLISHED: {
-        int fd = lws_get_socket_fd(wsi);
-        if (st->cfg.sndbuf) {
-            int v = (int)st->cfg.sndbuf;
-            (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-        }
-        if (st->cfg.notsent_lowat) {
-            int v = (int)st->cfg.notsent_lowat;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
-        }
+        /* Best effort: the kernel's defaults serve too. */
+        (void)notify__client_socket_options(lws_get_socket_fd(wsi), &st->cfg);
         int rc = notify__hub_client_add(st->hub, &s->c, wsi, actor_now_ms());
         if (rc != 0) {
-            notify__service_fail(&st->svc, "notify failing", rc, "established");
+            notify__service_fail(&st->svc, rc, "established");
             return -1;
         }
         s->linked = true;
@@ -499,8 +491,7 @@ static int http_request(struct notify_state *st, struct http_session *h,
                          st->ready & NOTIFY_READY_MODEL ? "" : " model");
     }
     if (h->out.body.err) {
-        notify__service_fail(&st->svc, "notify failing", h->out.body.err,
-                             "http");
+        notify__service_fail(&st->svc, h->out.body.err, "http");
         return -1;
     }
     return notify__http_answer(wsi, &h->out, status,
@@ -623,6 +614,7 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
         return -ENOMEM;
     }
     st->svc.ctx = ctx;
+    st->svc.failing = "notify failing";
     if (arg) {
         st->cfg = *(const struct notify_config *)arg;
     } else {
@@ -748,8 +740,8 @@ static void notify_stop(struct actor_ctx *ctx, void *state,
     if (!st) {
         return;
     }
-    st->svc.done =
-        true; /* no draining from callbacks lws makes while closing */
+    /* No draining from callbacks lws makes while closing. */
+    st->svc.done = true;
     if (st->svc.lws) {
         publish(st);
         /* Closes every connection: CLOSED unlinks each from the hub. */

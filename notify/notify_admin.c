@@ -223,7 +223,7 @@ static int on_request(struct admin_state *st, struct admin_session *s,
         rc = notify__admin_finish(&s->req); /* nothing more to wait for */
     }
     if (rc < 0) {
-        notify__service_fail(&st->svc, "admin failing", rc, "request");
+        notify__service_fail(&st->svc, rc, "request");
         return -1;
     }
     if (!s->req.answered) {
@@ -255,7 +255,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
         }
         rc = notify__admin_body(&s->req, in, len);
         if (rc < 0) {
-            notify__service_fail(&st->svc, "admin failing", rc, "body");
+            notify__service_fail(&st->svc, rc, "body");
             return -1;
         }
         return 0;
@@ -265,7 +265,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason,
         }
         rc = notify__admin_finish(&s->req);
         if (rc < 0) {
-            notify__service_fail(&st->svc, "admin failing", rc, "route");
+            notify__service_fail(&st->svc, rc, "route");
             return -1;
         }
         return send_answer(s, wsi);
@@ -361,6 +361,7 @@ static int admin_init(struct actor_ctx *ctx, void *arg, void **state)
         return -ENOMEM;
     }
     st->svc.ctx = ctx;
+    st->svc.failing = "admin failing";
     st->cfg = *(const struct notify_admin_config *)arg;
     if (!st->cfg.host) {
         st->cfg.host = "127.0.0.1";

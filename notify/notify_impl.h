@@ -512,6 +512,7 @@ void notify__lws_logging(void);
  * listener's. Everything runs on the actor's own thread. */
 struct notify__service {
     struct actor_ctx *ctx;
+    const char *failing; /* the log message of a failure ("notify failing") */
     struct lws_context *lws;
     bool done; /* the actor ended, or failed: leave run() */
     int err;   /* a failure inside a callback: run() returns it */
@@ -525,10 +526,15 @@ int notify__service_run(struct notify__service *svc);
 void notify__service_end(struct notify__service *svc);
 
 /* A failure inside an lws callback, where an error cannot be returned to
- * the runtime: logs it (@who failing in @what), keeps the first error for
+ * the runtime: logs it (svc->failing, in @what), keeps the first error for
  * run() to return, and ends the loop. */
-void notify__service_fail(struct notify__service *svc, const char *who, int err,
+void notify__service_fail(struct notify__service *svc, int err,
                           const char *what);
+
+/* Sets the options notify gives a WebSocket client's socket once it is
+ * established (send buffer, unsent-bytes low water mark; 0 in @cfg leaves
+ * the kernel's). Returns 0, or -errno of the first that failed. */
+int notify__client_socket_options(int fd, const struct notify_config *cfg);
 
 /* Sets @info to listen on @host:@port: NULL, "", "0.0.0.0" or "::" means
  * every interface; an IPv4 literal binds that address only. */

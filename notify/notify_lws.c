@@ -2,9 +2,12 @@
  * of libwebsockets: its log lines, the listen address, security headers,
  * and answers whose body is in memory. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libwebsockets.h>
 
@@ -31,15 +34,30 @@ void notify__service_end(struct notify__service *svc)
     lws_cancel_service(svc->lws);
 }
 
-void notify__service_fail(struct notify__service *svc, const char *who, int err,
+void notify__service_fail(struct notify__service *svc, int err,
                           const char *what)
 {
-    actor_log(svc->ctx, ACTOR_LOG_ERROR, who, "in", what, "err", strerror(-err),
-              NULL);
+    actor_log(svc->ctx, ACTOR_LOG_ERROR, svc->failing, "in", what, "err",
+              strerror(-err), NULL);
     if (!svc->err) {
         svc->err = err;
     }
     notify__service_end(svc);
+}
+
+int notify__client_socket_options(int fd, const struct notify_config *cfg)
+{
+    int sndbuf = (int)cfg->sndbuf;
+    int lowat = (int)cfg->notsent_lowat;
+    if (sndbuf &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0) {
+        return -errno;
+    }
+    if (lowat && setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+                            sizeof(lowat)) != 0) {
+        return -errno;
+    }
+    return 0;
 }
 
 /* ---- logging ------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "notify/notify.h"
+#include "notify/notify_impl.h"
 
 /*
  * DESIGN
@@ -241,18 +242,16 @@ static int open_listener(struct sockaddr_in *addr)
     return fd;
 }
 
-/* The options notify's sockets have once a WebSocket is established. */
+/* The options notify's sockets have once a WebSocket is established:
+ * TCP_NODELAY (lws's), then notify's own. */
 static int sender_options(int fd, const struct notify_config *cfg)
 {
     int one = 1;
-    int sndbuf = (int)cfg->sndbuf;
-    int lowat = (int)cfg->notsent_lowat;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        (sndbuf &&
-         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0) ||
-        (lowat && setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
-                             sizeof(lowat)) != 0)) {
-        fprintf(stderr, "loopback_bench: setsockopt: %s\n", strerror(errno));
+    int rc = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0
+                 ? -errno
+                 : notify__client_socket_options(fd, cfg);
+    if (rc != 0) {
+        fprintf(stderr, "loopback_bench: setsockopt: %s\n", strerror(-rc));
         return -1;
     }
     return 0;
