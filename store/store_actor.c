@@ -63,9 +63,8 @@
  * about 0.3 s, the p99 of the e2e bench's ack latency). So such requests
  * wait for a kick of their own (MSG_ASK: the mailbox drained up to them;
  * the batch's kick is left alone, so batches keep their size), one query
- * tells
- * which of them the database holds, the others are answered "nothing
- * stored" at once and only the stored ones are loaded one by one.
+ * tells which of them the database holds, the others are answered
+ * "nothing stored" at once and only the stored ones are loaded one by one.
  */
 
 enum {
@@ -671,6 +670,7 @@ static int serve_asking(struct actor_ctx *ctx, struct store *s)
 {
     const char *ids[STORE__PG_STORED_MAX];
     bool stored[STORE__PG_STORED_MAX];
+    bool asked[STORE__PG_STORED_MAX]; /* by request: its id is in ids[] */
     size_t done = 0;
     int err = 0;
     while (done < s->n_asking && err == 0) {
@@ -681,8 +681,9 @@ static int serve_asking(struct actor_ctx *ctx, struct store *s)
             const struct store_load_req_msg *req = container_of(
                 s->asking[done + i], struct store_load_req_msg, hdr);
             size_t len = strnlen(req->match_id, sizeof(req->match_id));
-            if (asks_database(s, req) &&
-                store__utf8_is_valid(req->match_id, len)) {
+            asked[i] = asks_database(s, req) &&
+                       store__utf8_is_valid(req->match_id, len);
+            if (asked[i]) {
                 ids[n_ids++] = req->match_id;
             }
         }
@@ -697,15 +698,15 @@ static int serve_asking(struct actor_ctx *ctx, struct store *s)
                 break;
             }
         }
-        /* ids[] is in request order: a second pass meets them again. */
+        /* ids[] is in request order: the k-th asked is ids[k]. */
         size_t k = 0;
         for (size_t i = 0; i < n && err == 0; i++) {
             struct actor_msg *msg = s->asking[done + i];
             const struct store_load_req_msg *req =
                 container_of(msg, struct store_load_req_msg, hdr);
-            bool asked = k < n_ids && ids[k] == req->match_id;
-            k += asked;
-            if (asked && (status != 0 || !stored[k - 1])) {
+            bool answer_now = asked[i] && (status != 0 || !stored[k]);
+            k += asked[i];
+            if (answer_now) {
                 /* Not stored (an empty load: start fresh), or unknown for
                  * now. */
                 struct store_load *none = NULL;

@@ -709,12 +709,14 @@ int store__pg_stored(struct store__pg *pg, int64_t now_ms,
     if (now_ms < pg->retry_at) {
         return -EAGAIN;
     }
+    /* The server answers with the positions of the stored ones. */
     actor_buf_reset(&pg->sql);
-    actor_buf_str(&pg->sql, "SELECT id FROM matches WHERE id IN (");
+    actor_buf_str(&pg->sql, "SELECT a.n FROM (VALUES ");
     for (size_t i = 0; i < n; i++) {
-        actor_buf_printf(&pg->sql, "%s$%zu", i ? ", " : "", i + 1);
+        actor_buf_printf(&pg->sql, "%s($%zu::text, %zu)", i ? ", " : "", i + 1,
+                         i);
     }
-    actor_buf_str(&pg->sql, ")");
+    actor_buf_str(&pg->sql, ") AS a (id, n) JOIN matches m ON m.id = a.id");
     if (pg->sql.err) {
         return -ENOMEM;
     }
@@ -730,17 +732,19 @@ int store__pg_stored(struct store__pg *pg, int64_t now_ms,
         int err = failed(pg, now_ms, state[0] ? state : NULL, false);
         return err == -EEXIST ? -EINVAL : err;
     }
-    /* A few hundred ids at most: a plain search is quick enough. */
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *id = PQgetvalue(res, r, 0);
-        for (size_t i = 0; i < n; i++) {
-            if (!stored[i] && strcmp(ids[i], id) == 0) {
-                stored[i] = true;
-            }
+    int err = 0;
+    for (int r = 0; r < PQntuples(res) && err == 0; r++) {
+        char *end;
+        unsigned long i = strtoul(PQgetvalue(res, r, 0), &end, 10);
+        if (*end != '\0' || i >= n) {
+            set_error(pg, "stored: a position out of range", NULL);
+            err = -EINVAL;
+        } else {
+            stored[i] = true;
         }
     }
     PQclear(res);
-    return 0;
+    return err;
 }
 
 /* ---- the start-up load --------------------------------------------------- */
