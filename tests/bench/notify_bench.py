@@ -56,6 +56,7 @@ SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
 ARGS = os.environ.get("NOTIFY_BENCH_ARGS", "").split()
 LOOPBACK = bench_program("loopback_bench")
 LATENCY = "scorewire_notify_latency_seconds"
+ARRIVAL = "scorewire_notify_arrival_latency_seconds"
 FRAMES = "scorewire_notify_frames_sent_total"
 PAYLOAD = "scorewire_notify_sent_bytes_total"
 
@@ -195,13 +196,25 @@ def main():
     # delta (its own histogram), the rest is the client's and the kernel's.
     # It covers wsbench's whole run, its settle time too, not only the
     # window the client's figures come from.
+    # Of that, what came before fan-out: the feed's sent to the delta
+    # reaching the notify actor (ingest, parse, model, mailbox).
+    arrival = (histogram(metrics_before, ARRIVAL),
+               histogram(metrics_after, ARRIVAL))
     for q in (0.5, 0.99):
         v = quantile(before, after, q)
         if v is not None:
             put(f"notify_daemon_latency_p{round(q * 100)}", v, "ms")
-    for name in ("daemon_cpu_per_delta", "client_cpu_per_delta"):
-        if f"notify_{name}" in load:
-            put(f"notify_{name}", load[f"notify_{name}"][0], "us")
+        v = quantile(*arrival, q)
+        if v is not None:
+            put(f"notify_arrival_latency_p{round(q * 100)}", v, "ms")
+    for name in ("daemon", "client"):
+        key = f"notify_{name}_cpu_per_delta"
+        if key in load:
+            put(key, load[key][0], "us")
+            # On two cores, a client near a whole one reads late: its
+            # delay is in the latency it reports.
+            put(f"notify_{name}_cores",
+                load[key][0] * load["notify_deltas_per_s"][0] / 1e6, "cores")
     if "idle_rss_per_conn" in idle:
         put("notify_rss_per_idle_conn", idle["idle_rss_per_conn"][0], "bytes")
     if "notify_rss_per_conn_loaded" in load:
