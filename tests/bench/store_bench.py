@@ -50,6 +50,16 @@ put those next to the limit:
   no less than its one backend's CPU (one connection is one process, one
   core). The ratio can only approach it; raising it takes less CPU per
   event (or more cores), not less waiting.
+- store_raw_copy_batched_vs_one: the same raw COPY again, its rows cut
+  into as many transactions as the round had batches (consecutive rows,
+  in the order the tables hold them, each transaction a COPY per table
+  and a durable COMMIT), over the raw COPY in one: what committing that
+  often costs even a writer with no upserts, no staging and no daemon.
+  store_vs_batched_copy_ratio is the round next to that batched COPY.
+  (Measured here, on a quiet host, 0.7-0.8 for about 80 transactions:
+  the batch count that the ack latency asks for costs a raw COPY a fifth
+  or more of its speed by itself. The two raw COPYs run a second apart,
+  so a host changing speed in between moves it; take the median.)
 
   STORE_BENCH_EVENTS=N   events per round (150000)
   STORE_BENCH_MATCHES=N  live matches (400)
@@ -258,19 +268,21 @@ def one_round(cleanup, db, files, seed):
     }
 
 
-def raw_copy(db, files):
-    """The limit: the same rows into empty copies, one transaction. Returns
-    its seconds, the rows it loaded and the CPU seconds its backend spent
-    (read while the session lasts; autovacuum may be busy meanwhile with
-    what the round wrote, which is not the COPY's cost)."""
+def raw_copy(db, transactions):
+    """The limit: the same rows into empty copies, in @transactions (a list
+    of {table: file}; one for the limit itself). Returns its seconds, the
+    rows it loaded and the CPU seconds its backend spent (read while the
+    session lasts; autovacuum may be busy meanwhile with what the round
+    wrote, which is not the COPY's cost)."""
     empty(db, "bench_")
     # (\\! takes its line as is: the pid reaches it through the environment)
     script = "SELECT pg_backend_pid() AS bpid \\gset\n\\setenv BPID :bpid\n"
     script += "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset\n"
-    script += "BEGIN;\n"
-    script += "".join(f"\\copy bench_{t} FROM '{files[t]}' (FORMAT binary)\n"
-                      for t in TABLES)
-    script += "COMMIT;\n"
+    for files in transactions:
+        script += "BEGIN;\n"
+        script += "".join(f"\\copy bench_{t} FROM '{files[t]}'"
+                          " (FORMAT binary)\n" for t in TABLES)
+        script += "COMMIT;\n"
     script += "SELECT extract(epoch FROM clock_timestamp()) - :t0;\n"
     script += "\\! cat /proc/$BPID/stat\n"
     script += "SELECT " + " + ".join(
@@ -281,6 +293,53 @@ def raw_copy(db, files):
     if len(stat) != 1 or len(vals) < 2:
         fail(f"raw COPY: unexpected output {lines!r}")
     return float(vals[-2]), int(vals[-1]), stat_cpu(stat[0])
+
+
+def split_copy(path, k, out):
+    """Splits the binary COPY file at @path into @k files of consecutive
+    rows (in the order the table holds them, which is the order they
+    were written); returns their paths."""
+    with open(path, "rb") as f:
+        data = memoryview(f.read())
+    if bytes(data[:11]) != b"PGCOPY\n\xff\r\n\x00":
+        fail(f"{path}: not a binary COPY file")
+    start = 19 + int.from_bytes(data[15:19], "big")
+    header = bytes(data[:start])
+    ends, pos = [], start
+    while True:
+        fields = int.from_bytes(data[pos:pos + 2], "big", signed=True)
+        if fields == -1:
+            break
+        pos += 2
+        for _ in range(fields):
+            n = int.from_bytes(data[pos:pos + 4], "big", signed=True)
+            pos += 4 + max(n, 0)
+        ends.append(pos)
+    paths, prev = [], start
+    for i in range(k):
+        last = len(ends) * (i + 1) // k
+        end = ends[last - 1] if last > 0 else start
+        end = max(end, prev)
+        paths.append(f"{out}.{i}")
+        with open(paths[-1], "wb") as f:
+            f.write(header)
+            f.write(data[prev:end])
+            f.write(b"\xff\xff")
+        prev = end
+    return paths
+
+
+def raw_copy_batched(db, files, k):
+    """The same rows in @k transactions, the pipeline's batch count: what
+    committing that often costs a raw COPY. Returns what raw_copy does."""
+    parts = {t: split_copy(files[t], k, files[t]) for t in TABLES}
+    try:
+        return raw_copy(db, [{t: parts[t][i] for t in TABLES}
+                             for i in range(k)])
+    finally:
+        for paths in parts.values():
+            for path in paths:
+                os.unlink(path)
 
 
 def shortest(r):
@@ -309,14 +368,22 @@ def main():
             for _ in range(ROUNDS):
                 # The same seed: the same rows every round.
                 r = one_round(cleanup, db, files, 2)
-                raw_s, raw_rows, raw_cpu = raw_copy(db, files)
+                raw_s, raw_rows, raw_cpu = raw_copy(db, [files])
+                batched_s, batched_rows, _ = raw_copy_batched(
+                    db, files, max(r["batches"], 1))
                 if raw_rows != r["rows"] or (rounds and
                                              r["rows"] != rounds[0]["rows"]):
                     fail(f"a round left {r['rows']} rows, the first "
                          f"{rounds[0]['rows'] if rounds else r['rows']},"
                          f" the raw COPY loaded {raw_rows}")
+                if batched_rows != raw_rows:
+                    fail(f"the batched raw COPY loaded {batched_rows} rows,"
+                         f" the raw COPY {raw_rows}")
                 r["raw_s"] = raw_s
                 r["ratio"] = raw_s / r["secs"]
+                r["batched_s"] = batched_s
+                r["batched_vs_one"] = raw_s / batched_s
+                r["vs_batched"] = batched_s / r["secs"]
                 if raw_cpu <= 0:
                     fail("the raw COPY's backend used no measurable CPU"
                          " (too few events?)")
@@ -328,7 +395,9 @@ def main():
                       f" {r['batches']} batches; backend CPU"
                       f" {r['cpu_backend_s']:.2f} s (server"
                       f" {r['cpu_pg'] * r['secs']:.2f} s), raw COPY's"
-                      f" {raw_cpu:.2f} s in {raw_s:.2f} s", file=sys.stderr)
+                      f" {raw_cpu:.2f} s in {raw_s:.2f} s, in"
+                      f" {r['batches']} transactions {batched_s:.2f} s",
+                      file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -356,6 +425,8 @@ def main():
     print(f"bench store_e2e_cpu_feedsim {med('cpu_feedsim'):.2f} cores")
     print(f"bench store_e2e_pg_cpu_vs_raw {med('pg_vs_raw'):.2f} x")
     print(f"bench store_e2e_ratio_ceiling {med('ceiling'):.3f} x")
+    print(f"bench store_raw_copy_batched_vs_one {med('batched_vs_one'):.3f} x")
+    print(f"bench store_vs_batched_copy_ratio {med('vs_batched'):.3f} x")
 
 
 if __name__ == "__main__":
