@@ -299,15 +299,29 @@ static void series_name(struct actor_buf *out, const char *name,
     actor_buf_char(out, ' ');
 }
 
+/* Writes @v in the fewest digits that read back as the same double:
+ * le="0.1", as Prometheus's own clients write it, not 0.10000000000000001. */
+static void shortest_double(char *buf, size_t size, double v)
+{
+    for (int digits = 1; digits < 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) {
+            return;
+        }
+    }
+    snprintf(buf, size, "%.17g", v);
+}
+
 static void render_histogram(struct actor_buf *out, const struct family *f,
                              struct actor_metric *m)
 {
     uint64_t cum = 0;
-    char le[64];
+    char le[64], bound[32];
     for (size_t i = 0; i <= f->n_bounds; i++) {
         cum += atomic_load(&m->buckets[i]);
         if (i < f->n_bounds) {
-            snprintf(le, sizeof(le), "le=\"%.17g\"", f->bounds[i]);
+            shortest_double(bound, sizeof(bound), f->bounds[i]);
+            snprintf(le, sizeof(le), "le=\"%s\"", bound);
         } else {
             snprintf(le, sizeof(le), "le=\"+Inf\"");
         }
