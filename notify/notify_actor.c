@@ -79,7 +79,7 @@ struct notify_state {
     lws_sorted_usec_list_t close_wait; /* ends the closing grace */
     struct actor_metric *counter[16];  /* by counters[] */
     uint64_t published[16];            /* what each counter has so far */
-    struct actor_metric *clients, *too_large, *latency, *arrival;
+    struct actor_metric *clients, *too_large, *latency, *upstream;
 };
 
 /* Per-session data of a WebSocket connection. */
@@ -546,10 +546,10 @@ static void register_metrics(struct notify_state *st)
         "scorewire_notify_latency_seconds",
         "From the feed's sent time to the write of the oldest delta in a frame",
         NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
-    st->arrival = actor_metric_histogram(
-        "scorewire_notify_arrival_latency_seconds",
-        "From the feed's sent time to the delta reaching notify (ingest, "
-        "parse, model, and the mailbox)",
+    st->upstream = actor_metric_histogram(
+        "scorewire_notify_upstream_latency_seconds",
+        "From the feed's sent time to the model applying the change (ingest, "
+        "parse, model), taken as notify receives it",
         NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
 }
 
@@ -697,11 +697,13 @@ static int handle_update(struct notify_state *st, struct actor_msg *msg)
     if (!m->up || m->outcome != MODEL_APPLIED) {
         return 0; /* only the store cares about the other outcomes */
     }
-    /* What fan-out adds is the client latency less this: the operator's
+    /* Which side of notify a late update lost its time on: the operator's
      * first question when browsers see updates late (README). */
-    if (m->up->sent_ms != EVENT_ABSENT && m->up->kind != UPDATE_SNAPSHOT) {
-        actor_metric_observe(
-            st->arrival, (double)(actor_wall_ms() - m->up->sent_ms) / 1000.0);
+    const struct update *up = m->up;
+    if (up->sent_ms != EVENT_ABSENT && up->kind != UPDATE_SNAPSHOT) {
+        actor_metric_observe(st->upstream,
+                             (double)(up->image->updated_ms - up->sent_ms) /
+                                 1000.0);
     }
     return notify__hub_update(st->hub, m->up);
 }

@@ -56,7 +56,7 @@ SECONDS = int(os.environ.get("NOTIFY_BENCH_SECONDS", "10"))
 ARGS = os.environ.get("NOTIFY_BENCH_ARGS", "").split()
 LOOPBACK = bench_program("loopback_bench")
 LATENCY = "scorewire_notify_latency_seconds"
-ARRIVAL = "scorewire_notify_arrival_latency_seconds"
+UPSTREAM = "scorewire_notify_upstream_latency_seconds"
 FRAMES = "scorewire_notify_frames_sent_total"
 PAYLOAD = "scorewire_notify_sent_bytes_total"
 
@@ -196,17 +196,17 @@ def main():
     # delta (its own histogram), the rest is the client's and the kernel's.
     # It covers wsbench's whole run, its settle time too, not only the
     # window the client's figures come from.
-    # Of that, what came before fan-out: the feed's sent to the delta
-    # reaching the notify actor (ingest, parse, model, mailbox).
-    arrival = (histogram(metrics_before, ARRIVAL),
-               histogram(metrics_after, ARRIVAL))
+    # Of that, what came before notify: the feed's sent to the model
+    # applying the change (ingest, parse, model).
+    upstream = (histogram(metrics_before, UPSTREAM),
+                histogram(metrics_after, UPSTREAM))
     for q in (0.5, 0.99):
         v = quantile(before, after, q)
         if v is not None:
             put(f"notify_daemon_latency_p{round(q * 100)}", v, "ms")
-        v = quantile(*arrival, q)
+        v = quantile(*upstream, q)
         if v is not None:
-            put(f"notify_arrival_latency_p{round(q * 100)}", v, "ms")
+            put(f"notify_upstream_latency_p{round(q * 100)}", v, "ms")
     for name in ("daemon", "client"):
         key = f"notify_{name}_cpu_per_delta"
         if key in load:
