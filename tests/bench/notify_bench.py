@@ -175,9 +175,10 @@ def main():
                        on_measure=lambda: window.update(start=s.metrics()))
         metrics_after = s.metrics()
         feed.stop()
-    before = histogram(metrics_before, LATENCY)
+    start = window.get("start", metrics_before)
+    before = histogram(start, LATENCY)
     after = histogram(metrics_after, LATENCY)
-    frame = frame_bytes(window.get("start", metrics_before), metrics_after)
+    frame = frame_bytes(start, metrics_after)
     sys.stderr.write(f"notify: mean frame {frame} bytes in wsbench's window, "
                      f"{frame_bytes(metrics_before, metrics_after)} over "
                      "its whole run\n")
@@ -194,11 +195,11 @@ def main():
     put("notify_gaps", load["notify_gaps"][0], "count")
     # The daemon's share: feed's sent to the write of each frame's oldest
     # delta (its own histogram), the rest is the client's and the kernel's.
-    # It covers wsbench's whole run, its settle time too, not only the
-    # window the client's figures come from.
+    # Over wsbench's measured window, as the client's figures (the settle
+    # before it, 10,000 first snapshots, is no steady state).
     # Of that, what came before notify: the feed's sent to the model
     # applying the change (ingest, parse, model).
-    upstream = (histogram(metrics_before, UPSTREAM),
+    upstream = (histogram(start, UPSTREAM),
                 histogram(metrics_after, UPSTREAM))
     for q in (0.5, 0.99):
         v = quantile(before, after, q)
