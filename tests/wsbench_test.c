@@ -316,6 +316,61 @@ static void test_lean_and_full_readers_agree(void **state)
     pair_release(&p);
 }
 
+/* The lean reader's memo: a frame the previous connection read, read
+ * again by another, counts exactly as scanning it would, for each view;
+ * the full reader (no memo) is the reference. */
+static void test_lean_memo_counts_as_a_scan(void **state)
+{
+    static const char *const frames[] = {
+        "[{\"type\":\"snapshot\",\"match\":{\"id\":\"a\",\"version\":1}},"
+        "{\"type\":\"snapshot\",\"match\":{\"id\":\"b\",\"version\":3}}]",
+        "[{\"type\":\"delta\",\"id\":\"a\",\"version\":2,"
+        "\"sent\":\"2026-11-21T15:04:05.100Z\",\"changes\":{}},"
+        "{\"type\":\"delta\",\"id\":\"b\",\"version\":5,"
+        "\"sent\":\"2026-11-21T15:04:05.000Z\"},{\"no\":\"type\"},"
+        "{\"type\":\"delta\",\"version\":1},{\"type\":\"feed\"},"
+        "{\"type\":\"error\",\"reason\":\"x\"},{\"type\":\"pong\"},"
+        "{\"type\":\"delta\",\"id\":\"c\",\"version\":4,"
+        "\"recovered\":true}]",
+        "[{\"type\":\"delta\",\"id\":\"a\",\"version\":3},7,"
+        "{\"type\":\"snapshot\",\"match\":[]}]",
+    };
+    struct pair p;
+    pair_init(&p, simd_of(state));
+    struct wb_conn_view lv2 = {0}, fv2 = {0};
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        const char *f = frames[i];
+        size_t len = strlen(f);
+        agree(&p, f, len);
+        assert_true(p.lean.memo.valid);
+        assert_memory_equal(p.lean.memo.bytes, f, len);
+        /* Another connection, the same bytes: from the memo. */
+        assert_int_equal(wb_read_frame(&p.lean, &lv2, f, len, NOW_US + 1000),
+                         0);
+        assert_int_equal(wb_read_frame(&p.full, &fv2, f, len, NOW_US + 1000),
+                         0);
+        if (!twb_same(&p.lean, &lv2, &p.full, &fv2) ||
+            !twb_same(&p.lean, &p.lv, &p.full, &p.fv)) {
+            char l[512], u[512];
+            twb_print_frame(f, len);
+            fail_msg("lean: %s\nfull: %s", twb_counted(&p.lean, l, sizeof(l)),
+                     twb_counted(&p.full, u, sizeof(u)));
+        }
+    }
+    /* What the frames exercise, twice over. */
+    const struct wb_counts *c = &p.lean.counts;
+    assert_int_equal(c->gaps, 2);    /* b 3 -> 5 */
+    assert_int_equal(c->orphans, 2); /* c */
+    assert_int_equal(c->errors, 2);
+    assert_int_equal(c->recovered, 2);
+    assert_true(c->bad >= 8);
+    assert_int_equal(p.lean.hist.count, 4);
+    assert_int_equal(lv2.version[0], 3);
+    wb_view_release(&lv2);
+    wb_view_release(&fv2);
+    pair_release(&p);
+}
+
 /* Members the lean reader counts, each once, in any order, with repeated
  * keys (the first wins, whatever its value), escaped keys and values, and
  * blanks wherever JSON allows them. */
@@ -1033,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_latency_from_sent),
         cmocka_unit_test(test_view_applies_snapshots_and_deltas),
         EACH_SIMD(test_lean_and_full_readers_agree),
+        EACH_SIMD(test_lean_memo_counts_as_a_scan),
         EACH_SIMD(test_lean_reader_members),
         EACH_SIMD(test_lean_reader_block_edges),
         EACH_SIMD(test_lean_reader_cut_frames),

@@ -79,6 +79,7 @@ static void side_reset(struct side *s)
 {
     wb_view_release(&s->v);
     wb_ids_release(&s->r.ids);
+    s->r.memo.valid = false; /* its messages index the ids just emptied */
     s->r.counts = (struct wb_counts){0};
     s->r.hist.count = 0;
     s->r.hist.max_us = 0;
@@ -242,8 +243,10 @@ static void check_time(const char *f, size_t len, struct wb_minute *last)
     }
 }
 
-/* Reads frame @f with the readers. The frame, and each string in it (where
- * the server's times are), is also a time to check_time(). */
+/* Reads frame @f with the readers, twice: the second time the lean
+ * readers take it from their memo, and must still agree. The frame, and
+ * each string in it (where the server's times are), is also a time to
+ * check_time(). */
 static void read_frame(const char *f, size_t len, struct wb_minute *last)
 {
     int n = tokenize(f, len);
@@ -254,16 +257,16 @@ static void read_frame(const char *f, size_t len, struct wb_minute *last)
                 check_time(f + toks[i].start, toks[i].len, last);
             }
         }
-        read_one(&full, f, len);
-        for (size_t i = 0; i < N_SIMD; i++) {
-            read_one(&lean[i], f, len);
-            agree(&full, &lean[i], f, len);
-        }
-        return;
     }
-    for (size_t i = 0; i < N_SIMD; i++) {
-        read_one(&loose[i], f, len);
-        agree(&loose[0], &loose[i], f, len);
+    for (int again = 0; again < 2; again++) {
+        if (n > 0) {
+            read_one(&full, f, len);
+        }
+        for (size_t i = 0; i < N_SIMD; i++) {
+            struct side *s = n > 0 ? &lean[i] : &loose[i];
+            read_one(s, f, len);
+            agree(n > 0 ? &full : &loose[0], s, f, len);
+        }
     }
 }
 

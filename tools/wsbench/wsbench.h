@@ -101,8 +101,24 @@ struct wb_minute {
     bool valid;
 };
 
+/* The last frame the lean reader read, and what its messages came to:
+ * every "*" client that keeps up gets the same bytes in a cycle, so the
+ * next connection to receive them skips the scan, the id lookups and the
+ * time parsing, and only applies the result to its own view. */
+struct wb_counted;
+struct wb_memo {
+    char *bytes; /* a copy of the frame; the messages' spans point here */
+    size_t len, cap;
+    struct wb_counted *msgs;
+    uint32_t n, cap_msgs;
+    uint64_t bad;   /* what the frame counted bad outside its messages */
+    bool valid;     /* cleared by whoever empties ids (indexes into them) */
+    bool recording; /* while the lean reader reads a new frame */
+};
+
 struct wb_reader {
     struct wb_ids ids;
+    struct wb_memo memo;
     struct wb_hist hist;
     struct wb_counts counts;
     bool keep_views;              /* apply snapshots and deltas (for --dump) */
