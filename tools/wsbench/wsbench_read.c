@@ -1704,13 +1704,14 @@ static int read_frame_lean(struct wb_reader *r, struct wb_conn_view *v,
         return 0;
     }
     mm->valid = false;
-    if (len > mm->cap) {
-        char *b = realloc(mm->bytes, len);
+    if (len > mm->cap || !mm->bytes) {
+        size_t cap = len ? len : 1; /* never NULL: memcpy and memcmp */
+        char *b = realloc(mm->bytes, cap);
         if (!b) {
             return scan_frame(r, v, text, len, now_us); /* no memo */
         }
         mm->bytes = b;
-        mm->cap = len;
+        mm->cap = cap;
     }
     memcpy(mm->bytes, text, len);
     mm->len = len;
