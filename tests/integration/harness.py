@@ -34,11 +34,22 @@ def _built(path, how):
     return path
 
 
+_HANDED = set()
+
+
 def free_port():
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on right now, and not one this
+    process was handed before: the kernel may give the same free port to
+    two binds in a row, and a daemon given it for two listeners fails to
+    start (seen once under make tsan)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED:
+            _HANDED.add(port)
+            return port
+    raise AssertionError("no free loopback port that was not handed out")
 
 
 def wait_until(what, fn, timeout=20.0, step=0.05):
