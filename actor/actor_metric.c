@@ -300,10 +300,15 @@ static void series_name(struct actor_buf *out, const char *name,
 }
 
 /* Writes @v in the fewest digits that read back as the same double:
- * le="0.1", as Prometheus's own clients write it, not 0.10000000000000001. */
+ * le="0.1", not 0.10000000000000001; and never fewer than its integer part
+ * has, so that 10 stays "10" and does not become "1e+01". */
 static void shortest_double(char *buf, size_t size, double v)
 {
-    for (int digits = 1; digits < 17; digits++) {
+    int digits = 1;
+    for (double a = v < 0 ? -v : v; a >= 10 && digits < 17; a /= 10) {
+        digits++;
+    }
+    for (; digits < 17; digits++) {
         snprintf(buf, size, "%.*g", digits, v);
         if (strtod(buf, NULL) == v) {
             return;

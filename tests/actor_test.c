@@ -583,9 +583,9 @@ static void test_metrics_render(void **state)
     actor_metric_add(c2, 1);
     struct actor_metric *g = actor_metric_gauge("t_backlog", "Rows.", NULL);
     actor_metric_set(g, -5);
-    double bounds[] = {0.01, 0.1};
+    double bounds[] = {0.01, 0.1, 10, 2000};
     struct actor_metric *h =
-        actor_metric_histogram("t_latency_seconds", "Lat.", NULL, bounds, 2);
+        actor_metric_histogram("t_latency_seconds", "Lat.", NULL, bounds, 4);
     actor_metric_observe(h, 0.005);
     actor_metric_observe(h, 0.05);
     actor_metric_observe(h, 5);
@@ -609,6 +609,8 @@ static void test_metrics_render(void **state)
     assert_non_null(strstr(b.data,
                            "t_latency_seconds_bucket{le=\"0.01\"} 1\n"
                            "t_latency_seconds_bucket{le=\"0.1\"} 2\n"
+                           "t_latency_seconds_bucket{le=\"10\"} 3\n"
+                           "t_latency_seconds_bucket{le=\"2000\"} 3\n"
                            "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(b.data, "t_latency_seconds_count 3\n"));
     assert_non_null(strstr(b.data, "t_fn 2.5\n"));
