@@ -222,7 +222,8 @@ static void on_handshake(struct engine *e, struct wb_conn *c, char *p, size_t n,
     /* Edge-triggered from here: a read that comes back short has emptied
      * the socket, so the event need not be polled again to learn that
      * (level-triggered, that second poll was a tenth of our CPU). */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = c};
     epoll_ctl(e->ep, EPOLL_CTL_MOD, r->fd, &ev);
     if (send_frame(r, 0x1, e->run->subscribe_msg, e->run->subscribe_len) != 0) {
         conn_close(e, c);
@@ -231,9 +232,15 @@ static void on_handshake(struct engine *e, struct wb_conn *c, char *p, size_t n,
     c->sent_subscribe = true;
 }
 
-/* Reads what one recv() brings and handles it. Returns true when that
- * filled the buffer, so more may wait (edge-triggered: read again). */
-static bool on_readable(struct engine *e, struct wb_conn *c)
+/* What a read left: */
+enum {
+    READ_STOP = -1, /* nothing more now: EAGAIN, or the connection is gone */
+    READ_SHORT = 0, /* a short read: the socket was emptied */
+    READ_MORE = 1   /* the buffer filled (or EINTR): read again */
+};
+
+/* Reads what one recv() brings and handles it; returns READ_*. */
+static int on_readable(struct engine *e, struct wb_conn *c)
 {
     struct rconn *r = c->io;
     /* The unparsed bytes first, then as much as one read brings. */
@@ -245,7 +252,7 @@ static bool on_readable(struct engine *e, struct wb_conn *c)
         char *b = realloc(e->buf, cap);
         if (!b) {
             e->run->error = -ENOMEM;
-            return false;
+            return READ_STOP;
         }
         e->buf = b;
         e->cap = cap;
@@ -256,38 +263,38 @@ static bool on_readable(struct engine *e, struct wb_conn *c)
     ssize_t got = recv(r->fd, e->buf + r->left_len, READ_CHUNK, 0);
     if (got <= 0) {
         if (got < 0 && errno == EINTR) {
-            return true;
+            return READ_MORE;
         }
         if (got < 0 && errno == EAGAIN) {
-            return false;
+            return READ_STOP;
         }
         conn_fail(e, c, got == 0 ? "closed by the server" : strerror(errno));
-        return false;
+        return READ_STOP;
     }
     size_t n = r->left_len + (size_t)got, used = 0;
     char *p = e->buf;
     if (r->st == R_HANDSHAKE) {
         on_handshake(e, c, p, n, &used);
         if (!c->io) {
-            return false; /* failed and freed */
+            return READ_STOP; /* failed and freed */
         }
         if (r->st != R_OPEN) {
             /* Keep the partial response for the next read. */
             char *l = realloc(r->left, n);
             if (!l) {
                 e->run->error = -ENOMEM;
-                return false;
+                return READ_STOP;
             }
             memcpy(l, p, n);
             r->left = l;
             r->left_len = n;
-            return got == READ_CHUNK;
+            return got == READ_CHUNK ? READ_MORE : READ_SHORT;
         }
     }
     ssize_t k = frames(e, c, p + used, n - used);
     if (k < 0) {
         conn_close(e, c);
-        return false;
+        return READ_STOP;
     }
     used += (size_t)k;
     size_t rest = n - used;
@@ -295,13 +302,13 @@ static bool on_readable(struct engine *e, struct wb_conn *c)
         char *l = rest > r->left_len ? realloc(r->left, rest) : r->left;
         if (!l) {
             e->run->error = -ENOMEM;
-            return false;
+            return READ_STOP;
         }
         memmove(l, p + used, rest);
         r->left = l;
     }
     r->left_len = rest;
-    return got == READ_CHUNK;
+    return got == READ_CHUNK ? READ_MORE : READ_SHORT;
 }
 
 static void on_event(struct engine *e, struct wb_conn *c, uint32_t events)
@@ -328,8 +335,17 @@ static void on_event(struct engine *e, struct wb_conn *c, uint32_t events)
         epoll_ctl(e->ep, EPOLL_CTL_MOD, r->fd, &ev);
         return;
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        while (on_readable(e, c) && c->io && !e->run->error) {
+    /* Edge-triggered, a short read ends the event, but not when the
+     * server has closed: then the FIN (or RST) behind the data is read too,
+     * or no later edge would tell of it. */
+    bool hangup = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+            int rc = on_readable(e, c);
+            if (rc == READ_STOP || !c->io || e->run->error ||
+                (rc == READ_SHORT && !hangup)) {
+                break;
+            }
         }
     }
 }
