@@ -298,8 +298,9 @@ def raw_copy(db, transactions):
 
 def split_copy(path, k, out):
     """Splits the binary COPY file at @path into @k files of consecutive
-    rows (in the order the table holds them, which is the order they
-    were written); returns their paths."""
+    rows, in the order the table holds them (for the log tables the order
+    they were written; upserts move latest-state rows); returns their
+    paths."""
     with open(path, "rb") as f:
         data = memoryview(f.read())
     if bytes(data[:11]) != b"PGCOPY\n\xff\r\n\x00":
@@ -308,6 +309,8 @@ def split_copy(path, k, out):
     header = bytes(data[:start])
     ends, pos = [], start
     while True:
+        if pos + 2 > len(data):
+            fail(f"{path}: no trailer")
         fields = int.from_bytes(data[pos:pos + 2], "big", signed=True)
         if fields == -1:
             break
@@ -315,6 +318,8 @@ def split_copy(path, k, out):
         for _ in range(fields):
             n = int.from_bytes(data[pos:pos + 4], "big", signed=True)
             pos += 4 + max(n, 0)
+        if pos > len(data):
+            fail(f"{path}: a row runs past the end")
         ends.append(pos)
     paths, prev = [], start
     for i in range(k):
