@@ -31,6 +31,7 @@ struct family {
     char *help;
     enum actor_metric_type type;
     double *bounds;
+    char (*le)[40]; /* histograms: each bound's label, le="...", made once */
     size_t n_bounds;
     struct actor_metric *series, **tail;
     struct family *next;
@@ -126,6 +127,24 @@ struct actor_metric *actor_metric_gauge(const char *name, const char *help,
     return simple(name, help, labels, ACTOR_METRIC_GAUGE);
 }
 
+/* Writes @v in the fewest digits that read back as the same double:
+ * le="0.1", not 0.10000000000000001; and never fewer than its integer part
+ * has, so that 10 stays "10" and does not become "1e+01". */
+static void shortest_double(char *buf, size_t size, double v)
+{
+    int digits = 1;
+    for (double a = v < 0 ? -v : v; a >= 10 && digits < 17; a /= 10) {
+        digits++;
+    }
+    for (; digits < 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) {
+            return;
+        }
+    }
+    snprintf(buf, size, "%.17g", v);
+}
+
 struct actor_metric *actor_metric_histogram(const char *name, const char *help,
                                             const char *labels,
                                             const double *bounds,
@@ -138,11 +157,21 @@ struct actor_metric *actor_metric_histogram(const char *name, const char *help,
         goto out_unlock;
     }
     if (!f->bounds) {
-        f->bounds = malloc(n_bounds * sizeof(*f->bounds));
-        if (!f->bounds) {
+        double *b = malloc(n_bounds * sizeof(*b));
+        char(*le)[40] = malloc(n_bounds * sizeof(*le));
+        if (!b || !le) {
+            free(b);
+            free(le);
             goto out_unlock;
         }
-        memcpy(f->bounds, bounds, n_bounds * sizeof(*bounds));
+        memcpy(b, bounds, n_bounds * sizeof(*bounds));
+        for (size_t i = 0; i < n_bounds; i++) {
+            char v[32];
+            shortest_double(v, sizeof(v), b[i]);
+            snprintf(le[i], sizeof(le[i]), "le=\"%s\"", v);
+        }
+        f->bounds = b;
+        f->le = le;
         f->n_bounds = n_bounds;
     }
     bool created;
@@ -299,38 +328,14 @@ static void series_name(struct actor_buf *out, const char *name,
     actor_buf_char(out, ' ');
 }
 
-/* Writes @v in the fewest digits that read back as the same double:
- * le="0.1", not 0.10000000000000001; and never fewer than its integer part
- * has, so that 10 stays "10" and does not become "1e+01". */
-static void shortest_double(char *buf, size_t size, double v)
-{
-    int digits = 1;
-    for (double a = v < 0 ? -v : v; a >= 10 && digits < 17; a /= 10) {
-        digits++;
-    }
-    for (; digits < 17; digits++) {
-        snprintf(buf, size, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) {
-            return;
-        }
-    }
-    snprintf(buf, size, "%.17g", v);
-}
-
 static void render_histogram(struct actor_buf *out, const struct family *f,
                              struct actor_metric *m)
 {
     uint64_t cum = 0;
-    char le[64], bound[32];
     for (size_t i = 0; i <= f->n_bounds; i++) {
         cum += atomic_load(&m->buckets[i]);
-        if (i < f->n_bounds) {
-            shortest_double(bound, sizeof(bound), f->bounds[i]);
-            snprintf(le, sizeof(le), "le=\"%s\"", bound);
-        } else {
-            snprintf(le, sizeof(le), "le=\"+Inf\"");
-        }
-        series_name(out, f->name, "_bucket", m->labels, le);
+        series_name(out, f->name, "_bucket", m->labels,
+                    i < f->n_bounds ? f->le[i] : "le=\"+Inf\"");
         actor_buf_printf(out, "%llu\n", (unsigned long long)cum);
     }
     uint64_t bits = atomic_load(&m->sum_bits);
