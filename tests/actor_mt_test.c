@@ -609,6 +609,17 @@ static void test_restarts_under_load(void **state)
 static bool mid_ended;
 static struct actor_exit mid_why;
 
+/* Spawns a probe as @cfg says, with actor__spawn_hook set to @hook for
+ * this spawn only. */
+static int spawn_hooked(const char *name, struct probe_cfg *cfg,
+                        int (*hook)(uint64_t pid), uint64_t *pid)
+{
+    actor__spawn_hook = hook;
+    int rc = probe_spawn_rc(name, cfg, pid);
+    actor__spawn_hook = NULL;
+    return rc;
+}
+
 /* Runs inside spawn, the name registered, the actor not yet live. */
 static int wait_mid_spawn(uint64_t pid)
 {
@@ -622,10 +633,7 @@ static void test_wait_mid_spawn(void **state)
     (void)state;
     static struct probe_cfg cfg = {.rec = "mid"};
     uint64_t pid = 0;
-    actor__spawn_hook = wait_mid_spawn;
-    int rc = probe_spawn_rc("mid", &cfg, &pid);
-    actor__spawn_hook = NULL;
-    assert_int_equal(rc, 0);
+    assert_int_equal(spawn_hooked("mid", &cfg, wait_mid_spawn, &pid), 0);
     /* Its exit was still to come: the wait ran out, not "no such
      * process". Once it is killed, the wait ends with that. */
     assert_false(mid_ended);
@@ -666,10 +674,7 @@ static void test_wait_on_failed_spawn(void **state)
     (void)state;
     static struct probe_cfg cfg = {.rec = "doomed"};
     uint64_t pid = 0;
-    actor__spawn_hook = fail_mid_spawn;
-    int rc = probe_spawn_rc("doomed", &cfg, &pid);
-    actor__spawn_hook = NULL;
-    assert_int_equal(rc, -EIO);
+    assert_int_equal(spawn_hooked("doomed", &cfg, fail_mid_spawn, &pid), -EIO);
     assert_int_equal(actor_whereis("doomed"), 0);
     /* The waiter is told at once that it never lived (it used to wait
      * out its whole timeout). */
