@@ -725,6 +725,13 @@ static int classify(struct wb_reader *r, const struct msg *m,
     return 0;
 }
 
+/* Whether apply_counted() counts @c bad. */
+static bool counted_bad(const struct wb_counted *c)
+{
+    return c->kind == K_UNTYPED ||
+           ((c->kind == K_DELTA || c->kind == K_SNAPSHOT) && !c->complete);
+}
+
 /* Counts @c for the connection whose view is @v, checks its version and
  * takes its latency. Sets *@idx to the match index when a view applies
  * it (a snapshot, or a delta after one), else -1. Returns 0 or -ENOMEM. */
@@ -734,7 +741,7 @@ static int apply_counted(struct wb_reader *r, struct wb_conn_view *v,
 {
     *idx = -1;
     if (c->kind == K_UNTYPED) {
-        r->counts.bad++;
+        r->counts.bad++; /* counted_bad() */
         return 0;
     }
     r->counts.messages++;
@@ -760,7 +767,7 @@ static int apply_counted(struct wb_reader *r, struct wb_conn_view *v,
     r->counts.deltas += delta;
     r->counts.snapshots += !delta;
     if (!c->complete) {
-        r->counts.bad++;
+        r->counts.bad++; /* counted_bad() */
         return 0;
     }
     uint32_t i = c->idx;
@@ -1614,8 +1621,25 @@ static const char *scan_message_object(struct scan *s, const char *p,
     return scan_rest(s, p, m, match);
 }
 
+/* Appends @c to the memo being recorded; one that cannot grow stops
+ * recording, and is not used. */
+static void memo_keep(struct wb_memo *mm, const struct wb_counted *c)
+{
+    if (mm->n == mm->cap_msgs) {
+        uint32_t cap = mm->cap_msgs ? mm->cap_msgs * 2 : 16;
+        struct wb_counted *a = realloc(mm->msgs, cap * sizeof(*a));
+        if (!a) {
+            mm->recording = false;
+            return;
+        }
+        mm->msgs = a;
+        mm->cap_msgs = cap;
+    }
+    mm->msgs[mm->n++] = *c;
+}
+
 /* Counts @m, read by the lean reader, and keeps it in the memo when one
- * is being recorded (a memo that cannot grow is dropped). */
+ * is being recorded. */
 static int take(struct wb_reader *r, struct wb_conn_view *v,
                 const struct msg *m, int64_t now_us)
 {
@@ -1624,23 +1648,8 @@ static int take(struct wb_reader *r, struct wb_conn_view *v,
     if (rc != 0) {
         return rc;
     }
-    struct wb_memo *mm = &r->memo;
-    if (mm->recording) {
-        if (mm->n == mm->cap_msgs) {
-            uint32_t cap = mm->cap_msgs ? mm->cap_msgs * 2 : 16;
-            struct wb_counted *a = realloc(mm->msgs, cap * sizeof(*a));
-            if (a) {
-                mm->msgs = a;
-                mm->cap_msgs = cap;
-            } else {
-                mm->recording = false;
-            }
-        }
-        if (mm->recording) {
-            mm->msgs[mm->n++] = c;
-            mm->bad -=
-                c.kind == K_UNTYPED || (c.kind <= K_SNAPSHOT && !c.complete);
-        }
+    if (r->memo.recording) {
+        memo_keep(&r->memo, &c);
     }
     int64_t idx;
     return apply_counted(r, v, &c, now_us, &idx);
@@ -1718,9 +1727,13 @@ static int read_frame_lean(struct wb_reader *r, struct wb_conn_view *v,
     mm->n = 0;
     mm->recording = true;
     uint64_t bad = r->counts.bad;
-    mm->bad = 0; /* take() takes off what its messages count bad */
     int rc = scan_frame(r, v, mm->bytes, len, now_us);
-    mm->bad += r->counts.bad - bad;
+    /* What the frame counted bad outside its messages: a replay counts
+     * the messages' own again. */
+    mm->bad = r->counts.bad - bad;
+    for (uint32_t i = 0; i < mm->n; i++) {
+        mm->bad -= counted_bad(&mm->msgs[i]);
+    }
     mm->valid = rc == 0 && mm->recording;
     mm->recording = false;
     return rc;
