@@ -74,12 +74,14 @@ struct notify_state {
     bool flush_armed;
     lws_usec_t last_flush_us;
     lws_usec_t last_drain_us;
+    lws_usec_t pass_first_us, pass_last_us; /* this pass's writes, when */
+    uint32_t pass_writes;                   /* ... and how many */
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool closing;   /* the actor is ending: clients are told 1001 */
     lws_sorted_usec_list_t close_wait; /* ends the closing grace */
     struct actor_metric *counter[16];  /* by counters[] */
     uint64_t published[16];            /* what each counter has so far */
-    struct actor_metric *clients, *too_large, *latency, *upstream;
+    struct actor_metric *clients, *too_large, *latency, *upstream, *pass;
 };
 
 /* Per-session data of a WebSocket connection. */
@@ -322,7 +324,8 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
     if (s->c.closing) {
         return -1; /* lws sends the close frame set by io_close() */
     }
-    if (lws_now_usecs() - st->last_drain_us > DRAIN_EVERY_US) {
+    lws_usec_t start = lws_now_usecs();
+    if (start - st->last_drain_us > DRAIN_EVERY_US) {
         drain(st, DRAIN_SLICE);
         if (s->c.closing) {
             return -1;
@@ -338,12 +341,30 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
         return 0;
     }
     int n = lws_write(wsi, (unsigned char *)f.data, f.len, LWS_WRITE_TEXT);
+    if (st->pass_writes++ == 0) {
+        st->pass_first_us = start;
+    }
+    st->pass_last_us = lws_now_usecs();
     if (f.oldest_sent_ms != EVENT_ABSENT) {
         actor_metric_observe(
             st->latency, (double)(actor_wall_ms() - f.oldest_sent_ms) / 1000.0);
     }
     notify__hub_frame_done(st->hub, &f);
     return n < (int)f.len ? -1 : 0;
+}
+
+/* After each service call: the frames it wrote were one pass (the first
+ * write's start to the last's end). Under load a "*" subscriber's next
+ * frame is a pass away, so a delta waits up to a pass, and the pass grows
+ * with the clients a flush asks. */
+static void end_pass(struct notify__service *svc)
+{
+    struct notify_state *st = lws_container_of(svc, struct notify_state, svc);
+    if (st->pass_writes > 0) {
+        actor_metric_observe(
+            st->pass, (double)(st->pass_last_us - st->pass_first_us) / 1e6);
+        st->pass_writes = 0;
+    }
 }
 
 /* Collects a message that may arrive in several pieces, then hands it to
@@ -551,6 +572,11 @@ static void register_metrics(struct notify_state *st)
         "From the feed's sent time to the model applying the change (ingest, "
         "parse, model), taken as notify receives it",
         NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
+    st->pass = actor_metric_histogram(
+        "scorewire_notify_pass_seconds",
+        "One service pass's writes to WebSocket clients, first to last: a "
+        "subscriber of every match gets a frame a pass apart under load",
+        NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
 }
 
 static void setup_lws_info(struct notify_state *st,
@@ -620,6 +646,7 @@ static int notify_init(struct actor_ctx *ctx, void *arg, void **state)
     }
     st->svc.ctx = ctx;
     st->svc.failing = "notify failing";
+    st->svc.after_service = end_pass;
     if (arg) {
         st->cfg = *(const struct notify_config *)arg;
     } else {

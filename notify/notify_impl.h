@@ -516,6 +516,9 @@ struct notify__service {
     struct lws_context *lws;
     bool done; /* the actor ended, or failed: leave run() */
     int err;   /* a failure inside a callback: run() returns it */
+    /* Called after each lws_service() call (one poll and what it made
+     * ready), or NULL. */
+    void (*after_service)(struct notify__service *svc);
 };
 
 /* Serves lws until @svc is done. Returns svc->err, or -EIO when

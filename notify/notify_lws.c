@@ -24,6 +24,9 @@ int notify__service_run(struct notify__service *svc)
             actor_log(svc->ctx, ACTOR_LOG_ERROR, "lws_service failed", NULL);
             return -EIO;
         }
+        if (svc->after_service) {
+            svc->after_service(svc);
+        }
     }
     return svc->err;
 }

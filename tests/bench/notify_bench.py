@@ -57,6 +57,7 @@ ARGS = os.environ.get("NOTIFY_BENCH_ARGS", "").split()
 LOOPBACK = bench_program("loopback_bench")
 LATENCY = "scorewire_notify_latency_seconds"
 UPSTREAM = "scorewire_notify_upstream_latency_seconds"
+PASS = "scorewire_notify_pass_seconds"
 FRAMES = "scorewire_notify_frames_sent_total"
 PAYLOAD = "scorewire_notify_sent_bytes_total"
 
@@ -201,6 +202,9 @@ def main():
     # applying the change (ingest, parse, model).
     upstream = (histogram(start, UPSTREAM),
                 histogram(metrics_after, UPSTREAM))
+    # And what makes most of it: the pass, one frame to every client that
+    # has one due; a "*" client's frames are a pass apart.
+    passes = (histogram(start, PASS), histogram(metrics_after, PASS))
     for q in (0.5, 0.99):
         v = quantile(before, after, q)
         if v is not None:
@@ -208,6 +212,9 @@ def main():
         v = quantile(*upstream, q)
         if v is not None:
             put(f"notify_upstream_latency_p{round(q * 100)}", v, "ms")
+        v = quantile(*passes, q)
+        if v is not None:
+            put(f"notify_pass_p{round(q * 100)}", v, "ms")
     for name in ("daemon", "client"):
         key = f"notify_{name}_cpu_per_delta"
         if key in load:

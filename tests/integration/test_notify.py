@@ -147,6 +147,20 @@ def test_every_subscriber_ends_with_feedsims_state():
         # (About a millisecond here: in ms by mistake it would read ~1.)
         check(0 <= m.get(upstream + "_sum", -1) / n < 0.25,
               f"upstream latency: mean {m.get(upstream + '_sum', -1) / n} s")
+        # Every service pass that wrote was timed, in seconds, and wrote at
+        # least a frame (that counter is published once a second).
+        passes = "scorewire_notify_pass_seconds"
+        p = m.get(passes + "_count", 0)
+        check(p > 0, "no service pass was timed")
+        check(m.get(passes + '_bucket{le="+Inf"}') == p,
+              "pass: +Inf bucket differs from its count")
+        # (Well under a millisecond each with these few clients: in
+        # microseconds by mistake the mean would read in the hundreds.)
+        check(0 <= m.get(passes + "_sum", -1) / p < 0.25,
+              f"pass: mean {m.get(passes + '_sum', -1) / p} s")
+        wait_until("the frame counter to cover every pass", lambda: s.metrics()
+                   .get("scorewire_notify_frames_sent_total", 0) >= p,
+                   timeout=5)
 
 
 def first_difference(got, want):
