@@ -16,53 +16,14 @@
 #include "app/app.h"
 #include "tests/probe.h"
 
-static struct probe_cfg cfg_a = {.rec = "a"};
-
 static void test_tree_json(void **state)
 {
     (void)state;
     probe_reset();
     assert_int_equal(
         actor_runtime_start(&(struct actor_config){.manual = true}), 0);
-    static const struct actor_sup_spec matches = {.name = "many",
-                                                  .strategy = ACTOR_DYNAMIC,
-                                                  .intensity = 1,
-                                                  .period_ms = 1000};
-    static const struct actor_child_spec top_kids[] = {
-        {.id = "a",
-         .start = {.ops = &probe_ops, .arg = &cfg_a, .name = "a"},
-         .restart = ACTOR_PERMANENT,
-         .shutdown_ms = 100},
-        {.id = "many",
-         .sup = &matches,
-         .restart = ACTOR_PERMANENT,
-         .shutdown_ms = ACTOR_INFINITY},
-    };
-    struct actor_sup_spec root = {.name = "root",
-                                  .strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1,
-                                  .period_ms = 1000,
-                                  .children = top_kids,
-                                  .n_children = 2};
-    uint64_t sup;
-    assert_int_equal(actor_sup_start(&root, 0, &sup), 0);
-    actor_run_until_idle();
-    uint64_t many = actor_whereis("many");
-    assert_int_not_equal(many, 0);
-    static struct probe_cfg m = {.rec = "m"};
-    uint64_t busy = 0;
-    for (int i = 0; i < 50; i++) {
-        struct actor_child_spec c = {.id = "m",
-                                     .start = {.ops = &probe_ops, .arg = &m},
-                                     .restart = ACTOR_TEMPORARY,
-                                     .shutdown_ms = 100};
-        uint64_t pid;
-        assert_int_equal(actor_sup_start_child(many, &c, &pid), 0);
-        if (i == 17) {
-            busy = pid;
-        }
-    }
-    actor_run_until_idle();
+    uint64_t busy = probe_tree("a", "a", 50, 17);
+    assert_int_not_equal(busy, 0);
     /* make one child the busiest: messages queued, not yet handled */
     for (int i = 0; i < 5; i++) {
         probe_send_value(NULL, busy, i);
@@ -91,10 +52,7 @@ static void test_tree_json(void **state)
                                    "{kind=\"probe\"} 5\n"));
     actor_buf_release(&b);
 
-    struct actor_exit sd = {.kind = ACTOR_EXIT_SHUTDOWN};
-    actor_exit(NULL, sup, &sd);
-    actor_run_until_idle();
-    assert_false(actor_is_alive(sup));
+    assert_true(probe_tree_stop());
     actor_runtime_stop();
 }
 

@@ -354,6 +354,70 @@ void probe_stop(uint64_t pid)
     actor_run_until_idle();
 }
 
+uint64_t probe_tree(const char *name, const char *rec, int n, int busy)
+{
+    /* The supervisors read their specs for as long as they live. */
+    static struct probe_cfg top;
+    static struct probe_cfg kid = {.rec = "m"};
+    static const struct actor_sup_spec many = {.name = "many",
+                                               .strategy = ACTOR_DYNAMIC,
+                                               .intensity = 1,
+                                               .period_ms = 1000};
+    static struct actor_child_spec kids[2];
+    static struct actor_sup_spec root;
+    top = (struct probe_cfg){.rec = rec};
+    kids[0] = (struct actor_child_spec){
+        .id = rec,
+        .start = {.ops = &probe_ops, .arg = &top, .name = name},
+        .restart = ACTOR_PERMANENT,
+        .shutdown_ms = 100};
+    kids[1] = (struct actor_child_spec){.id = "many",
+                                        .sup = &many,
+                                        .restart = ACTOR_PERMANENT,
+                                        .shutdown_ms = ACTOR_INFINITY};
+    root = (struct actor_sup_spec){.name = "root",
+                                   .strategy = ACTOR_ONE_FOR_ONE,
+                                   .intensity = 1,
+                                   .period_ms = 1000,
+                                   .children = kids,
+                                   .n_children = 2};
+    uint64_t sup;
+    if (actor_sup_start(&root, 0, &sup) != 0) {
+        return 0;
+    }
+    actor_run_until_idle();
+    uint64_t many_pid = actor_whereis("many");
+    if (many_pid == 0) {
+        return 0;
+    }
+    uint64_t found = 0;
+    for (int i = 0; i < n; i++) {
+        struct actor_child_spec c = {.id = "m",
+                                     .start = {.ops = &probe_ops, .arg = &kid},
+                                     .restart = ACTOR_TEMPORARY,
+                                     .shutdown_ms = 100};
+        uint64_t pid;
+        if (actor_sup_start_child(many_pid, &c, &pid) != 0) {
+            return 0;
+        }
+        found = i == busy ? pid : found;
+    }
+    actor_run_until_idle();
+    return found;
+}
+
+bool probe_tree_stop(void)
+{
+    uint64_t root = actor_whereis("root");
+    if (root == 0) {
+        return false;
+    }
+    struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
+    actor_exit(NULL, root, &why);
+    actor_run_until_idle();
+    return !actor_is_alive(root);
+}
+
 int probe_setup(void **state)
 {
     (void)state;

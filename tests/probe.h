@@ -103,4 +103,13 @@ int probe_teardown(void **state);
 /* Sends shutdown and runs until idle (manual mode). */
 void probe_stop(uint64_t pid);
 
+/* A tree for the observers' tests (manual mode, the runtime started):
+ * "root" (one for one) over a permanent probe with id @rec, spawned as
+ * @name, and the dynamic supervisor "many" holding @n temporary probes
+ * (recording as "m"). Runs until idle; returns the pid of the @busy-th of
+ * those, or 0 when anything failed. One tree at a time. */
+uint64_t probe_tree(const char *name, const char *rec, int n, int busy);
+/* Shuts that tree down and runs until idle; true when it has gone. */
+bool probe_tree_stop(void);
+
 #endif /* TESTS_PROBE_H */

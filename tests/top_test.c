@@ -373,50 +373,14 @@ static void test_rate(void **state)
 
 /* ---- what the daemon really renders -------------------------------------- */
 
-static struct probe_cfg cfg_w = {.rec = "w"};
-
 static void test_parse_daemon_views(void **state)
 {
     (void)state;
     probe_reset();
     assert_int_equal(
         actor_runtime_start(&(struct actor_config){.manual = true}), 0);
-    static const struct actor_sup_spec many = {.name = "many",
-                                               .strategy = ACTOR_DYNAMIC,
-                                               .intensity = 1,
-                                               .period_ms = 1000};
-    static const struct actor_child_spec kids[] = {
-        {.id = "w",
-         .start = {.ops = &probe_ops, .arg = &cfg_w, .name = "w\x1b[2J"},
-         .restart = ACTOR_PERMANENT,
-         .shutdown_ms = 100},
-        {.id = "many",
-         .sup = &many,
-         .restart = ACTOR_PERMANENT,
-         .shutdown_ms = ACTOR_INFINITY},
-    };
-    struct actor_sup_spec root = {.name = "root",
-                                  .strategy = ACTOR_ONE_FOR_ONE,
-                                  .intensity = 1,
-                                  .period_ms = 1000,
-                                  .children = kids,
-                                  .n_children = 2};
-    uint64_t sup;
-    assert_int_equal(actor_sup_start(&root, 0, &sup), 0);
-    actor_run_until_idle();
-    uint64_t many_pid = actor_whereis("many");
-    static struct probe_cfg m = {.rec = "m"};
-    uint64_t busy = 0;
-    for (int i = 0; i < 40; i++) {
-        struct actor_child_spec c = {.id = "m",
-                                     .start = {.ops = &probe_ops, .arg = &m},
-                                     .restart = ACTOR_TEMPORARY,
-                                     .shutdown_ms = 100};
-        uint64_t pid;
-        assert_int_equal(actor_sup_start_child(many_pid, &c, &pid), 0);
-        busy = i == 7 ? pid : busy;
-    }
-    actor_run_until_idle();
+    uint64_t busy = probe_tree("w\x1b[2J", "w", 40, 7);
+    assert_int_not_equal(busy, 0);
     for (int i = 0; i < 4; i++) {
         probe_send_value(NULL, busy, i);
     }
@@ -469,9 +433,7 @@ static void test_parse_daemon_views(void **state)
     top_view_free(&v);
     top_poll_free(&poll);
 
-    struct actor_exit sd = {.kind = ACTOR_EXIT_SHUTDOWN};
-    actor_exit(NULL, sup, &sd);
-    actor_run_until_idle();
+    assert_true(probe_tree_stop());
     actor_runtime_stop();
 }
 
