@@ -725,7 +725,7 @@ static int classify(struct wb_reader *r, const struct msg *m,
     return 0;
 }
 
-/* Whether apply_counted() counts @c bad. */
+/* Whether @c counts bad (apply_counted() counts it so). */
 static bool counted_bad(const struct wb_counted *c)
 {
     return c->kind == K_UNTYPED ||
@@ -740,8 +740,8 @@ static int apply_counted(struct wb_reader *r, struct wb_conn_view *v,
                          int64_t *idx)
 {
     *idx = -1;
+    r->counts.bad += counted_bad(c);
     if (c->kind == K_UNTYPED) {
-        r->counts.bad++; /* counted_bad() */
         return 0;
     }
     r->counts.messages++;
@@ -767,8 +767,7 @@ static int apply_counted(struct wb_reader *r, struct wb_conn_view *v,
     r->counts.deltas += delta;
     r->counts.snapshots += !delta;
     if (!c->complete) {
-        r->counts.bad++; /* counted_bad() */
-        return 0;
+        return 0; /* counted bad above */
     }
     uint32_t i = c->idx;
     if (view_reserve(v, i, r->keep_views) != 0) {
@@ -797,14 +796,38 @@ static int apply_counted(struct wb_reader *r, struct wb_conn_view *v,
     return 0;
 }
 
-/* Counts @m (classify(), then apply_counted()). */
+/* Appends @c to the memo being recorded; one that cannot grow stops
+ * recording, and is not used. */
+static void memo_keep(struct wb_memo *mm, const struct wb_counted *c)
+{
+    if (mm->n == mm->cap_msgs) {
+        uint32_t cap = mm->cap_msgs ? mm->cap_msgs * 2 : 16;
+        struct wb_counted *a = realloc(mm->msgs, cap * sizeof(*a));
+        if (!a) {
+            mm->recording = false;
+            return;
+        }
+        mm->msgs = a;
+        mm->cap_msgs = cap;
+    }
+    mm->msgs[mm->n++] = *c;
+}
+
+/* Counts @m (classify(), then apply_counted()), and keeps what it counted
+ * as in the memo while the lean reader records one. */
 static int count_message(struct wb_reader *r, struct wb_conn_view *v,
                          const struct msg *m, int64_t now_us, int64_t *idx)
 {
     struct wb_counted c;
     *idx = -1;
     int rc = classify(r, m, &c);
-    return rc != 0 ? rc : apply_counted(r, v, &c, now_us, idx);
+    if (rc != 0) {
+        return rc;
+    }
+    if (r->memo.recording) {
+        memo_keep(&r->memo, &c);
+    }
+    return apply_counted(r, v, &c, now_us, idx);
 }
 
 /* ---- the full reader (with views: every member, strictly) ---------------- */
@@ -1621,40 +1644,6 @@ static const char *scan_message_object(struct scan *s, const char *p,
     return scan_rest(s, p, m, match);
 }
 
-/* Appends @c to the memo being recorded; one that cannot grow stops
- * recording, and is not used. */
-static void memo_keep(struct wb_memo *mm, const struct wb_counted *c)
-{
-    if (mm->n == mm->cap_msgs) {
-        uint32_t cap = mm->cap_msgs ? mm->cap_msgs * 2 : 16;
-        struct wb_counted *a = realloc(mm->msgs, cap * sizeof(*a));
-        if (!a) {
-            mm->recording = false;
-            return;
-        }
-        mm->msgs = a;
-        mm->cap_msgs = cap;
-    }
-    mm->msgs[mm->n++] = *c;
-}
-
-/* Counts @m, read by the lean reader, and keeps it in the memo when one
- * is being recorded. */
-static int take(struct wb_reader *r, struct wb_conn_view *v,
-                const struct msg *m, int64_t now_us)
-{
-    struct wb_counted c;
-    int rc = classify(r, m, &c);
-    if (rc != 0) {
-        return rc;
-    }
-    if (r->memo.recording) {
-        memo_keep(&r->memo, &c);
-    }
-    int64_t idx;
-    return apply_counted(r, v, &c, now_us, &idx);
-}
-
 /* Reads the message at *@p and moves *@p past it. Returns 0, 1 when the
  * frame cannot be followed (counted bad), or -ENOMEM. */
 static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
@@ -1684,7 +1673,8 @@ static int scan_message(struct wb_reader *r, struct wb_conn_view *v,
             m.has_version = match.has_version;
         }
     }
-    return take(r, v, &m, now_us);
+    int64_t idx;
+    return count_message(r, v, &m, now_us, &idx);
 }
 
 static int scan_frame(struct wb_reader *r, struct wb_conn_view *v,
