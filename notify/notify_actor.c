@@ -75,7 +75,7 @@ struct notify_state {
     lws_usec_t last_flush_us;
     lws_usec_t last_drain_us;
     lws_usec_t pass_first_us, pass_last_us; /* this pass's writes, when */
-    uint32_t pass_writes;                   /* ... and how many */
+    bool pass_wrote;                        /* ... if it made any yet */
     uint32_t ready; /* enum notify_ready_what bits that are ok */
     bool closing;   /* the actor is ending: clients are told 1001 */
     lws_sorted_usec_list_t close_wait; /* ends the closing grace */
@@ -341,7 +341,8 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
         return 0;
     }
     int n = lws_write(wsi, (unsigned char *)f.data, f.len, LWS_WRITE_TEXT);
-    if (st->pass_writes++ == 0) {
+    if (!st->pass_wrote) {
+        st->pass_wrote = true;
         st->pass_first_us = start;
     }
     st->pass_last_us = lws_now_usecs();
@@ -360,10 +361,10 @@ static int ws_writeable(struct notify_state *st, struct ws_session *s,
 static void end_pass(struct notify__service *svc)
 {
     struct notify_state *st = lws_container_of(svc, struct notify_state, svc);
-    if (st->pass_writes > 0) {
+    if (st->pass_wrote) {
         actor_metric_observe(
             st->pass, (double)(st->pass_last_us - st->pass_first_us) / 1e6);
-        st->pass_writes = 0;
+        st->pass_wrote = false;
     }
 }
 

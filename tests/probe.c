@@ -412,9 +412,7 @@ bool probe_tree_stop(void)
     if (root == 0) {
         return false;
     }
-    struct actor_exit why = {.kind = ACTOR_EXIT_SHUTDOWN};
-    actor_exit(NULL, root, &why);
-    actor_run_until_idle();
+    probe_stop(root);
     return !actor_is_alive(root);
 }
 

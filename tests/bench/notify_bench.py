@@ -177,8 +177,6 @@ def main():
         metrics_after = s.metrics()
         feed.stop()
     start = window.get("start", metrics_before)
-    before = histogram(start, LATENCY)
-    after = histogram(metrics_after, LATENCY)
     frame = frame_bytes(start, metrics_after)
     sys.stderr.write(f"notify: mean frame {frame} bytes in wsbench's window, "
                      f"{frame_bytes(metrics_before, metrics_after)} over "
@@ -194,27 +192,22 @@ def main():
     put("notify_latency_p99", load["notify_latency_p99"][0], "ms")
     put("notify_latency_max", load["notify_latency_max"][0], "ms")
     put("notify_gaps", load["notify_gaps"][0], "count")
-    # The daemon's share: feed's sent to the write of each frame's oldest
-    # delta (its own histogram), the rest is the client's and the kernel's.
-    # Over wsbench's measured window, as the client's figures (the settle
-    # before it, 10,000 first snapshots, is no steady state).
-    # Of that, what came before notify: the feed's sent to the model
-    # applying the change (ingest, parse, model).
-    upstream = (histogram(start, UPSTREAM),
-                histogram(metrics_after, UPSTREAM))
-    # And what makes most of it: the pass, one frame to every client that
-    # has one due; a "*" client's frames are a pass apart.
-    passes = (histogram(start, PASS), histogram(metrics_after, PASS))
-    for q in (0.5, 0.99):
-        v = quantile(before, after, q)
-        if v is not None:
-            put(f"notify_daemon_latency_p{round(q * 100)}", v, "ms")
-        v = quantile(*upstream, q)
-        if v is not None:
-            put(f"notify_upstream_latency_p{round(q * 100)}", v, "ms")
-        v = quantile(*passes, q)
-        if v is not None:
-            put(f"notify_pass_p{round(q * 100)}", v, "ms")
+    # The daemon's own histograms, over wsbench's measured window as the
+    # client's figures (the settle before it, 10,000 first snapshots, is
+    # no steady state):
+    # - its share: feed's sent to the write of each frame's oldest delta
+    #   (the rest is the client's and the kernel's);
+    # - of that, what came before notify: feed's sent to the model applying
+    #   the change (ingest, parse, model);
+    # - and what makes most of it: the pass, one frame to every client
+    #   that has one due; a "*" client's frames are a pass apart.
+    for name, metric in (("daemon_latency", LATENCY),
+                         ("upstream_latency", UPSTREAM), ("pass", PASS)):
+        h = (histogram(start, metric), histogram(metrics_after, metric))
+        for q in (0.5, 0.99):
+            v = quantile(*h, q)
+            if v is not None:
+                put(f"notify_{name}_p{round(q * 100)}", v, "ms")
     for name in ("daemon", "client"):
         key = f"notify_{name}_cpu_per_delta"
         if key in load:

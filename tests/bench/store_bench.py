@@ -18,9 +18,10 @@ The goal's ratio counts only at an ack p99 under 100 ms, and the window
 sets that p99 as much as the store does. Measured here in a fast spell,
 1,000 a source gave a ratio of 0.47 at a p99 of 81 ms (500: 0.38 at
 55 ms; 2,000: a p99 above 100 ms); in a slower one, 1,000 gave 0.31-0.47
-at 127-135 ms, 500 gave 0.32-0.42 at 72-83 ms (400: 0.31-0.35 at
-58-78 ms). So 500: no slower within the host's noise, and inside the
-goal's latency when the host is slow.
+at 127-135 ms, 500 gave 0.32-0.43 at 72-94 ms over 7 runs (a single
+round has read 111 ms; 400: 0.31-0.35 at 58-78 ms). So 500: no slower
+within the host's noise, and inside the goal's latency when the host is
+slow.
 What a match costs the store is one matches row (its jsonb snapshot) per
 batch that touches it, so the number of live matches matters as much as
 the event rate; STORE_BENCH_MATCHES moves it.
@@ -61,9 +62,10 @@ put those next to the limit:
   and a durable COMMIT), over the raw COPY in one: what committing that
   often costs even a writer with no upserts, no staging and no daemon.
   store_vs_batched_copy_ratio is the round next to that batched COPY.
-  (Measured here, on a quiet host, 0.7-0.8 for about 80 transactions:
-  the batch count that the ack latency asks for costs a raw COPY a fifth
-  or more of its speed by itself. The host's speed drifts from one
+  (Measured here, 0.7-0.8 for about 80 transactions on a quiet host,
+  0.62-0.75 for about 155 in a slow spell: the batch count that the ack
+  latency asks for costs a raw COPY a fifth or more of its speed by
+  itself. The host's speed drifts from one
   second to the next, so the batched COPY is bracketed by two single
   ones and set against their mean; take the median over the rounds.)
 
