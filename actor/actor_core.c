@@ -605,7 +605,8 @@ bool actor_is_alive(uint64_t pid)
 /* ---- spawning --------------------------------------------------------- */
 
 static void drain_dead(struct actor_ctx *a);
-static void notify_waiters(uint64_t pid, const struct actor_exit *why);
+static void notify_waiters(struct actor_ctx *a, uint64_t pid,
+                           const struct actor_exit *why);
 
 static struct actor__sig *sig_new(uint32_t type, uint64_t from)
 {
@@ -747,7 +748,7 @@ out_unregister:
     retire_pid(a);
     actor__set_exit(&a->exit, ACTOR_EXIT_NOPROC, 0, NULL);
     drain_dead(a);
-    notify_waiters(a->pid, &a->exit);
+    notify_waiters(a, a->pid, &a->exit);
 out_slot:
     slot_free(idx);
 out_free:
@@ -1049,9 +1050,17 @@ static struct {
 } recent[RECENT_EXITS];
 static unsigned recent_next;
 
-static void notify_waiters(uint64_t pid, const struct actor_exit *why)
+/* Tells @pid's exit to its waiters and the ring, and ends @a's tenancy
+ * (`live`) under the same lock: actor_wait() checks both under it, so it
+ * sees either an exit still coming that will wake it, or one told. (With
+ * `live` cleared after the lock, a wait that came in between, once 64
+ * later exits had pushed this one out of the ring, took the exit for still
+ * coming and waited out its whole timeout.) */
+static void notify_waiters(struct actor_ctx *a, uint64_t pid,
+                           const struct actor_exit *why)
 {
     pthread_mutex_lock(&wait_lock);
+    atomic_store(&a->live, 0);
     recent[recent_next % RECENT_EXITS].pid = pid;
     recent[recent_next % RECENT_EXITS].why = *why;
     recent_next++;
@@ -1165,10 +1174,8 @@ static void do_exit(struct actor_ctx *a)
     a->phase = ACTOR__FREE;
     a->thread = NULL;
     free(name);
-    /* Waiters hear first; `live` tells actor_wait() an exit is still
-     * coming until then. */
-    notify_waiters(pid, &why);
-    atomic_store(&a->live, 0);
+    /* Until now `live` told actor_wait() an exit is still coming. */
+    notify_waiters(a, pid, &why);
     slot_free((uint32_t)(pid & PIN_MASK) - 1);
 }
 
@@ -1288,7 +1295,8 @@ bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why)
         /* An exit is still coming while the pid is current (its spawn
          * may not have set `live` yet: a name makes it findable first)
          * or while its exit is not yet told (`live` outlasts the
-         * generation bump in do_exit until notify_waiters). */
+         * generation bump in do_exit until notify_waiters clears it,
+         * under this lock). */
         struct actor_ctx *a = slot_at((uint32_t)(pid & PIN_MASK) - 1);
         bool coming = a && (atomic_load(&a->live) == pid ||
                             atomic_load(&a->gen) == (uint32_t)(pid >> 32));
@@ -1444,8 +1452,7 @@ static void abandon(struct actor_ctx *a)
     /* A thread blocked in actor_wait() on it would wait for ever. */
     struct actor_exit why;
     actor__set_exit(&why, ACTOR_EXIT_NOPROC, 0, "runtime stopped");
-    notify_waiters(a->pid, &why);
-    atomic_store(&a->live, 0);
+    notify_waiters(a, a->pid, &why);
     char *name = atomic_exchange(&a->name, NULL);
     if (name) {
         actor__registry_del(name, a->pid);
