@@ -10,9 +10,12 @@
  * moves to the queue), as Go's runnext: it runs right after the current
  * turn, on the same core, with its messages still in cache, and no idle
  * thread can steal it away mid-conversation. After NEXT_STREAK such turns
- * in a row the FIFO gets its due, so a chatty pair cannot starve the rest.
- * One made runnable from elsewhere (the service thread, a blocking actor,
- * main) goes on a shared inject queue. A thread out of work takes from the
+ * in a row it goes to the back of the FIFO and the shared queue is served
+ * first, so a chatty pair (or an actor busy with itself) cannot starve the
+ * rest. One made runnable from elsewhere (the service thread, a blocking
+ * actor, main) goes on a shared inject queue, which each thread also
+ * serves first every INJECT_EVERY looks, so a FIFO that never empties
+ * cannot starve it either. A thread out of work takes from the
  * inject queue, then steals from its peers, spins briefly, and only then parks
  * on a condition variable, so a busy system makes no futex calls while an idle
  * one sleeps.
@@ -38,12 +41,16 @@ struct sched {
     struct runq q;
     struct actor_ctx *_Atomic next; /* runs next; never stolen */
     unsigned streak;                /* turns in a row taken from next */
+    unsigned ticks;                 /* looks at the queues */
     pthread_t tid;
     unsigned id;
 };
 
-/* Turns in a row from `next` before the FIFO gets its due. */
+/* Turns in a row from `next` before the queues get their due. */
 #define NEXT_STREAK 64
+/* Every so many looks at its own queue, a thread looks at the shared one
+ * first (Go's scheduler does the same every 61 ticks). */
+#define INJECT_EVERY 61
 
 struct actor__thread {
     pthread_t tid;
@@ -147,13 +154,21 @@ static struct actor_ctx *find_work(struct sched *s)
 {
     struct actor_ctx *a = atomic_exchange(&s->next, NULL);
     if (a) {
-        if (++s->streak <= NEXT_STREAK ||
-            atomic_load_explicit(&s->q.n, memory_order_relaxed) == 0) {
+        if (++s->streak <= NEXT_STREAK) {
             return a;
         }
-        runq_push(&s->q, a);
+        runq_push(&s->q, a); /* its due: it queues behind the rest */
     }
     s->streak = 0;
+    /* The shared queue first after a streak, and every INJECT_EVERY
+     * looks: a thread whose own queue never empties must not starve what
+     * other threads made runnable (timers, I/O, blocking actors). */
+    if (a || ++s->ticks % INJECT_EVERY == 0) {
+        a = runq_pop(&inject);
+        if (a) {
+            return a;
+        }
+    }
     a = runq_pop(&s->q);
     if (a) {
         return a;

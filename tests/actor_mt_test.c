@@ -24,11 +24,17 @@
 
 #define WAIT_MS 60000
 
+static int start_runtime(unsigned schedulers)
+{
+    probe_reset();
+    return actor_runtime_start(
+        &(struct actor_config){.schedulers = schedulers});
+}
+
 static int setup(void **state)
 {
     (void)state;
-    probe_reset();
-    return actor_runtime_start(&(struct actor_config){.schedulers = 4});
+    return start_runtime(4);
 }
 
 static int teardown(void **state)
@@ -486,6 +492,28 @@ static void test_blocking_actor(void **state)
 
 #define CHURN_ROUNDS 20000
 
+/* Waits for @pid's exit; when it does not come, says what the actor looks
+ * like (twice, a second apart: stuck or busy?) before the test fails. */
+static bool wait_or_describe(uint64_t pid)
+{
+    if (actor_wait(pid, WAIT_MS, NULL)) {
+        return true;
+    }
+    for (int i = 0; i < 2; i++) {
+        struct actor_info info;
+        if (actor_info_get(pid, &info) != 0) {
+            fprintf(stderr, "pid %#llx: gone\n", (unsigned long long)pid);
+            break;
+        }
+        fprintf(stderr,
+                "pid %#llx: mailbox %u handled %llu runnable %d thread %d\n",
+                (unsigned long long)pid, info.mailbox,
+                (unsigned long long)info.handled, info.runnable, info.thread);
+        sleep(1);
+    }
+    return false;
+}
+
 static void test_churn_stale_pids(void **state)
 {
     (void)state;
@@ -502,7 +530,7 @@ static void test_churn_stale_pids(void **state)
             actor_exit(NULL, live[k], &kill);
             if (round % 64 == 0) {
                 /* sometimes wait: then the send must be refused */
-                assert_true(actor_wait(live[k], WAIT_MS, NULL));
+                assert_true(wait_or_describe(live[k]));
                 assert_int_equal(probe_send_value(NULL, live[k], 0), -ESRCH);
                 refused++;
             }
@@ -524,7 +552,7 @@ static void test_churn_stale_pids(void **state)
     for (int k = 0; k < 256; k++) {
         struct actor_exit kill = {.kind = ACTOR_EXIT_KILLED};
         actor_exit(NULL, live[k], &kill);
-        assert_true(actor_wait(live[k], WAIT_MS, NULL));
+        assert_true(wait_or_describe(live[k]));
     }
     /* both outcomes happened; every message was freed either way */
     assert_true(delivered > 0);
@@ -532,7 +560,7 @@ static void test_churn_stale_pids(void **state)
     /* Every actor of the run is dead (the ones killed in the loop were
      * not waited for there): then every message must have been freed. */
     for (int i = 0; i < CHURN_ROUNDS; i++) {
-        assert_true(actor_wait(all[i], WAIT_MS, NULL));
+        assert_true(wait_or_describe(all[i]));
     }
     assert_int_equal(probe_msgs_alive(), 0);
     free(all);
@@ -684,6 +712,74 @@ static void test_wait_on_failed_spawn(void **state)
     assert_false(actor_is_alive(doomed.pid));
 }
 
+/* ---- fairness ---------------------------------------------------------- */
+
+/* An actor that keeps itself busy (a message to itself per message) runs
+ * from its scheduler's `next` slot turn after turn. What other threads
+ * made runnable (here: the main thread's spawn and send, on the shared
+ * queue) must still get a turn on the only scheduler. */
+enum { M_SPIN = ACTOR_MSG_USER + 200 };
+static _Atomic bool spin_stop;
+static _Atomic long spin_count;
+
+static int spinner_handle(struct actor_ctx *ctx, void *state,
+                          struct actor_msg *msg)
+{
+    (void)state;
+    (void)msg;
+    atomic_fetch_add(&spin_count, 1);
+    if (atomic_load(&spin_stop)) {
+        return 0;
+    }
+    struct actor_msg *m = actor_msg_new(sizeof(*m), M_SPIN);
+    if (!m) {
+        return -ENOMEM;
+    }
+    return actor_send_or_free(ctx, actor_self(ctx), m) == 0 ? 0 : -EIO;
+}
+
+static const struct actor_ops spinner_ops = {.name = "spinner",
+                                             .handle = spinner_handle};
+
+static int setup_one(void **state)
+{
+    (void)state;
+    return start_runtime(1);
+}
+
+static void test_busy_actor_starves_nobody(void **state)
+{
+    (void)state;
+    atomic_store(&spin_stop, false);
+    atomic_store(&spin_count, 0);
+    uint64_t spinner;
+    assert_int_equal(
+        actor_spawn(&(struct actor_spawn){.ops = &spinner_ops}, &spinner), 0);
+    struct actor_msg *m = actor_msg_new(sizeof(*m), M_SPIN);
+    assert_int_equal(actor_send(NULL, spinner, m), 0);
+    for (int i = 0; i < 10000 && atomic_load(&spin_count) < 1000; i++) {
+        usleep(1000);
+    }
+    assert_true(atomic_load(&spin_count) >= 1000);
+
+    static struct probe_cfg cfg = {.rec = "late"};
+    uint64_t late = probe_spawn(NULL, &cfg);
+    assert_int_equal(probe_send_value(NULL, late, 7), 0);
+    struct probe_rec *r = probe_rec("late");
+    for (int i = 0; i < 10000 && PROBE_READ(r->n_values) == 0; i++) {
+        usleep(1000);
+    }
+    /* Read before the spinner is told to stop: it ran alongside. */
+    long got = PROBE_READ(r->n_values);
+    atomic_store(&spin_stop, true);
+    assert_int_equal(got, 1);
+    struct actor_exit kill = {.kind = ACTOR_EXIT_KILLED};
+    actor_exit(NULL, spinner, &kill);
+    actor_exit(NULL, late, &kill);
+    assert_true(actor_wait(spinner, WAIT_MS, NULL));
+    assert_true(actor_wait(late, WAIT_MS, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +793,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restarts_under_load, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_busy_actor_starves_nobody,
+                                        setup_one, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
