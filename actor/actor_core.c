@@ -1105,6 +1105,11 @@ static void do_exit(struct actor_ctx *a)
 {
     a->phase = ACTOR__DYING;
     uint64_t pid = a->pid;
+    /* A free slot reads as queued-or-running, as a new one does until its
+     * first turn: a scheduler late in actor__after_turn() for an earlier
+     * tenant then cannot queue it. (A blocking actor's loop leaves the
+     * flag clear.) */
+    atomic_store(&a->sched, 1);
 
     /* Turn new senders away, then wait out those already pinned. */
     retire_pid(a);
@@ -1172,7 +1177,8 @@ static void do_exit(struct actor_ctx *a)
     monvec_free(&a->monitored_by);
     a->ops = NULL;
     a->phase = ACTOR__FREE;
-    a->thread = NULL;
+    /* `thread` stays set (spawn clears it): actor_runtime_stop() must not
+     * take a blocking actor that is still exiting for an abandoned one. */
     free(name);
     /* Until now `live` told actor_wait() an exit is still coming. */
     notify_waiters(a, pid, &why);
@@ -1448,6 +1454,7 @@ int actor_runtime_start(const struct actor_config *cfg)
 /* Frees what an abandoned actor holds in the runtime (not its state). */
 static void abandon(struct actor_ctx *a)
 {
+    atomic_store(&a->sched, 1); /* as do_exit() leaves a free slot */
     retire_pid(a);
     /* A thread blocked in actor_wait() on it would wait for ever. */
     struct actor_exit why;
