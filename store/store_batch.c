@@ -759,6 +759,8 @@ long store__batch_encode(struct store__batch *b, const struct store__map *m,
             actor_buf_reset(&b->scratch);
             b->ops.json(img, &b->scratch);
             if (b->scratch.err) {
+                /* @out lacks this row now: it must not be written. */
+                out->err = b->scratch.err;
                 return b->scratch.err;
             }
             encode_match(out, img, b->scratch.data, b->scratch.len);

@@ -220,7 +220,8 @@ int store__batch_advance(struct store__batch *b, const char *source,
  * For the writer: appends to @out the COPY binary rows of the latest-state
  * rows @b keeps in @m (b->matches or b->incidents), or of its offset
  * advances (@m NULL; sources with no advance are left out). Uses
- * b->scratch. Returns the number of rows, or -ENOMEM.
+ * b->scratch. Returns the number of rows, or -ENOMEM (and @out's error
+ * is set: what it holds is short of rows).
  */
 long store__batch_encode(struct store__batch *b, const struct store__map *m,
                          struct actor_buf *out);
@@ -336,6 +337,10 @@ int store__pg_connect(struct store__pg *pg, int64_t now_ms, int64_t *outage_ms);
 
 /* When the next connection attempt is allowed (monotonic ms). */
 int64_t store__pg_retry_at(const struct store__pg *pg);
+
+/* Failures in a row since the last write or load that went through: the
+ * exponent of the backoff. */
+uint32_t store__pg_failures(const struct store__pg *pg);
 
 /*
  * Writes @b in one transaction. @b's rows are not changed (its scratch

@@ -48,7 +48,8 @@
  *   is a bug or a schema problem, not bad feed data.
  * Every failure schedules the next attempt with full-jitter exponential
  * backoff (AWS's "full jitter": a uniform wait up to base * 2^attempt,
- * capped); the attempt count resets on success.
+ * capped); the attempt count resets when a write or a load goes through,
+ * not on a mere connection.
  *
  * The calls block (libpq's blocking mode): the store's thread has nothing
  * else to do while its batch is written. TCP keepalives and
@@ -259,6 +260,21 @@ const char *store__pg_error(const struct store__pg *pg)
     return pg->error;
 }
 
+/* A write or a load went through: the failures in a row are over. (A
+ * connection alone is not enough: a server that accepts and then loses
+ * every write, a backend killed each time, would keep the wait at its
+ * shortest.) */
+static void succeeded(struct store__pg *pg)
+{
+    pg->attempt = 0;
+    pg->retry_at = 0;
+}
+
+uint32_t store__pg_failures(const struct store__pg *pg)
+{
+    return pg->attempt;
+}
+
 /* Schedules the next attempt after a failure at @now. */
 static void schedule(struct store__pg *pg, int64_t now)
 {
@@ -381,7 +397,6 @@ int store__pg_connect(struct store__pg *pg, int64_t now_ms, int64_t *outage_ms)
         goto out_fail;
     }
     PQclear(res);
-    pg->attempt = 0;
     pg->retry_at = 0;
     pg->error[0] = '\0';
     if (pg->down) {
@@ -664,8 +679,7 @@ int store__pg_write(struct store__pg *pg, struct store__batch *b,
         pg->staged += steps[i].insert ? (uint64_t)steps[i].rows : 0;
     }
     pg->uncertain = false;
-    pg->attempt = 0;
-    pg->retry_at = 0;
+    succeeded(pg);
     return 0;
 }
 
@@ -866,6 +880,9 @@ int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
         }
     } else {
         err = store__load_build(sets, out);
+        if (err == 0) {
+            succeeded(pg);
+        }
         if (err == -EINVAL) {
             snprintf(pg->error, sizeof(pg->error),
                      "load: a stored value is out of range");

@@ -196,6 +196,15 @@ static void test_unref(struct match_image *img)
 
 static const struct store__image_ops test_ops = {test_json, test_unref};
 
+/* A snapshot that cannot be made (its buffer out of memory). */
+static void failing_json(const struct match_image *img, struct actor_buf *out)
+{
+    (void)img;
+    out->err = -ENOMEM;
+}
+
+static const struct store__image_ops failing_ops = {failing_json, test_unref};
+
 static void add_change(struct store__batch *b, struct change *c,
                        const char *source, uint64_t seq)
 {
@@ -692,6 +701,20 @@ static void test_batch_writes_rows(void **state)
 }
 
 /* A batch written twice (a resend past every guard) adds no row. */
+/* A snapshot the model cannot make fails the write as a whole: no event
+ * is stored (and acked) without its match's latest state. */
+static void test_snapshot_failure_writes_nothing(void **state)
+{
+    struct fix *f = *state;
+    store__batch_free(f->b);
+    f->b = store__batch_new(0, &failing_ops);
+    assert_non_null(f->b);
+    fill_standard(f->b, f->p);
+    struct store__pg *pg = f->pg = writer(NULL, NULL);
+    write_expect(pg, f->b, 0, NULL, -ENOMEM);
+    assert_int_equal(pgq_all_rows(), 0);
+}
+
 static void test_resend_adds_nothing(void **state)
 {
     struct fix *f = *state;
@@ -821,6 +844,43 @@ static void test_backend_killed_mid_copy(void **state)
 }
 
 /* The server stops between batches and comes back: the batch waits. */
+/* Kills the backend under each of the first three writes. */
+static void kill_three_backends(struct store__pg *pg, enum store__pg_step step,
+                                void *arg)
+{
+    int *killed = arg;
+    if (step != STORE__PG_STEP_COPY_SENT || *killed == 3) {
+        return;
+    }
+    int pid = store__pg_backend_pid(pg);
+    assert_int_equal(pgq_int("SELECT pg_terminate_backend(%d)::int", pid), 1);
+    wait_backend_gone(pid);
+    (*killed)++;
+}
+
+/* A server that takes every connection and loses every write: the backoff
+ * still grows (a connection used to reset it, so the wait stayed at its
+ * shortest), and the first write that goes through resets it. */
+static void test_backoff_grows_across_connections(void **state)
+{
+    struct fix *f = *state;
+    int killed = 0;
+    struct store__pg *pg = f->pg = writer(kill_three_backends, &killed);
+    int64_t now = 0;
+    for (uint32_t i = 1; i <= 3; i++) {
+        write_expect(pg, f->b, now, NULL, -ECONNRESET);
+        assert_int_equal(store__pg_failures(pg), i);
+        now = store__pg_retry_at(pg);
+        assert_int_equal(store__pg_connect(pg, now, NULL), STORE_PG_RECOVERED);
+        assert_int_equal(store__pg_failures(pg), i);
+    }
+    assert_int_equal(killed, 3);
+    assert_int_equal(pgq_all_rows(), 0);
+    write_expect(pg, f->b, now, NULL, 0);
+    assert_int_equal(store__pg_failures(pg), 0);
+    assert_int_equal(pgq_all_rows(), STANDARD_ROWS);
+}
+
 static void test_server_restart(void **state)
 {
     struct fix *f = *state;
@@ -1101,6 +1161,10 @@ int main(void)
         cmocka_unit_test(test_schema_applies_twice),
         cmocka_unit_test_setup_teardown(test_batch_writes_rows, setup_standard,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_failure_writes_nothing,
+                                        setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_grows_across_connections,
+                                        setup_standard, teardown),
         cmocka_unit_test_setup_teardown(test_resend_adds_nothing,
                                         setup_standard, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_complete_prefix,
