@@ -573,12 +573,21 @@ static int resume(struct notify__hub *hub, struct notify__client *c,
     return 0;
 }
 
+/* The request's since entry for @id (they are sorted by id), or NULL. */
 static const struct notify__since *since_of(const struct notify__req *req,
                                             const char *id)
 {
-    for (uint32_t i = 0; i < req->n_since; i++) {
-        if (strcmp(req->since[i].id, id) == 0) {
-            return &req->since[i];
+    uint32_t lo = 0, hi = req->n_since;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(req->since[mid].id, id);
+        if (c == 0) {
+            return &req->since[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
     return NULL;
@@ -1171,10 +1180,10 @@ int notify__hub_frame(struct notify__hub *hub, struct notify__client *c,
             goto fail;
         }
     }
-    /* Owed snapshots go once the log is read to its end: no delta older
-     * than a snapshot may follow it. */
+    /* Owed snapshots go once the queue is empty and the log read to its
+     * end: no delta older than a snapshot may follow it. */
     if (c->n_pending > 0 && total < hub->cfg.max_frame_out &&
-        (!c->all || c->cursor == lg->head)) {
+        c->queue.len == 0 && (!c->all || c->cursor == lg->head)) {
         rc = frame_snapshots(hub, c, &total);
         if (rc != 0) {
             goto fail;

@@ -95,6 +95,12 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int cmp_since(const void *a, const void *b)
+{
+    return strcmp(((const struct notify__since *)a)->id,
+                  ((const struct notify__since *)b)->id);
+}
+
 static int parse_matches(struct notify__req *req, const char *text, uint32_t v,
                          struct notify__err *err)
 {
@@ -153,6 +159,14 @@ static int parse_since(struct notify__req *req, const char *text, uint32_t v,
         }
         req->since[req->n_since++] = (struct notify__since){id, ver};
         i = toks[i + 1].next;
+    }
+    /* Sorted, for the hub's lookups; an id twice would resume its match
+     * twice (its deltas sent again). */
+    qsort(req->since, req->n_since, sizeof(*req->since), cmp_since);
+    for (uint32_t k = 1; k < req->n_since; k++) {
+        if (strcmp(req->since[k - 1].id, req->since[k].id) == 0) {
+            return fail(err, "malformed", "since: %s twice", req->since[k].id);
+        }
     }
     return 0;
 }

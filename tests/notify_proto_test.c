@@ -62,13 +62,13 @@ static void test_subscribe_all_with_since(void **state)
     struct notify__req *req = *state;
     struct notify__err err;
     assert_int_equal(parse(req,
-                           "{\"since\":{\"a\":57,\"b\\u00e9\":0},"
+                           "{\"since\":{\"b\\u00e9\":0,\"a\":57},"
                            "\"matches\":\"*\",\"op\":\"subscribe\"}",
                            &err),
                      0);
     assert_true(req->all);
     assert_int_equal(req->n_ids, 0);
-    assert_int_equal(req->n_since, 2);
+    assert_int_equal(req->n_since, 2); /* sorted by id */
     assert_string_equal(req->since[0].id, "a");
     assert_int_equal(req->since[0].version, 57);
     assert_string_equal(req->since[1].id, "b\xc3\xa9");
@@ -158,6 +158,11 @@ static void test_errors(void **state)
                  "{\"op\":\"subscribe\",\"matches\":[\"a\"],"
                  "\"since\":{\"a\":1.5}}",
                  "malformed", "since[a]");
+    /* An id twice would resume its match twice (deltas sent again). */
+    expect_error(req,
+                 "{\"op\":\"subscribe\",\"matches\":\"*\","
+                 "\"since\":{\"b\":1,\"a\":2,\"b\":1}}",
+                 "malformed", "since: b twice");
     expect_error(req, "{\"op\":\"ping\",\"op\":\"ping\"}", "malformed",
                  "duplicate");
     char id65[200];
