@@ -297,6 +297,22 @@ int actor_drain(struct actor_ctx *ctx, unsigned max);
  * true when one may be queued. */
 bool actor_wait_message(struct actor_ctx *ctx, int ms);
 
+/*
+ * For a blocking actor that leaves its mailbox alone for a while (holding
+ * back under back-pressure): true when an exit signal (a shutdown, a kill,
+ * a linked actor's exit) is queued that actor_drain() has not handled. It
+ * should then drain until the signal is handled, or it cannot be stopped.
+ */
+bool actor_exit_queued(struct actor_ctx *ctx);
+
+/*
+ * From a blocking actor's thread (one without ops->wake): sleeps up to @ms
+ * milliseconds, ending early when an exit signal is queued for it, or a
+ * message reaches it while it is idle (not when it is behind on its
+ * mailbox). Does not touch the mailbox.
+ */
+void actor_sleep(struct actor_ctx *ctx, int ms);
+
 /* ---- supervisors ------------------------------------------------------ */
 
 enum actor_restart {

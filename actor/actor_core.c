@@ -543,8 +543,13 @@ int actor__push(struct actor_ctx *a, struct actor_msg *msg, bool system,
         }
         return -EAGAIN;
     }
+    bool exit_sig = false;
     if (system) {
         msg->flags |= ACTOR__F_SYSTEM;
+        exit_sig = msg->type == ACTOR__SIG_EXIT;
+        if (exit_sig) {
+            atomic_fetch_add(&a->exits_queued, 1);
+        }
     }
     mbox_push(a, msg);
     if (!atomic_load(&a->sched) && !atomic_exchange(&a->sched, 1)) {
@@ -553,6 +558,10 @@ int actor__push(struct actor_ctx *a, struct actor_msg *msg, bool system,
         } else {
             actor__schedule(a);
         }
+    } else if (exit_sig && a->thread) {
+        /* A blocking actor may be sleeping away from its mailbox
+         * (actor_sleep()): an exit wakes it all the same. */
+        actor__thread_wake(a);
     }
     return 0;
 }
@@ -663,6 +672,7 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
     atomic_store(&a->wake_state, NULL);
     atomic_store(&a->handled, 0);
     atomic_store(&a->waiters, false);
+    atomic_store(&a->exits_queued, 0);
     atomic_store(&a->is_sup, how->ops == &actor__sup_ops);
     a->parent = how->link;
     a->ack_to = ack_to;
@@ -725,6 +735,7 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
             if (s) {
                 s->from_link = true;
                 actor__set_exit(&s->why, ACTOR_EXIT_NOPROC, 0, NULL);
+                atomic_fetch_add(&a->exits_queued, 1);
                 mbox_push(a, &s->hdr);
                 atomic_fetch_add(&a->len, 1);
             }
@@ -988,6 +999,7 @@ static void dispatch(struct actor_ctx *a, struct actor_msg *msg)
     struct actor__sig *s = (struct actor__sig *)msg;
     switch (msg->type) {
     case ACTOR__SIG_EXIT:
+        atomic_fetch_sub(&a->exits_queued, 1);
         on_exit_signal(a, s);
         return;
     case ACTOR__SIG_LINK:
@@ -1277,6 +1289,11 @@ void actor__after_turn(struct actor_ctx *a)
     }
 }
 
+bool actor_exit_queued(struct actor_ctx *ctx)
+{
+    return atomic_load(&ctx->exits_queued) > 0;
+}
+
 /* ---- waiting from outside --------------------------------------------- */
 
 bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why)
@@ -1312,16 +1329,7 @@ bool actor_wait(uint64_t pid, uint32_t ms, struct actor_exit *why)
         }
     }
     pthread_mutex_unlock(&wait_lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (ms != ACTOR_INFINITY) {
-        deadline.tv_sec += ms / 1000;
-        deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = actor__deadline(ms == ACTOR_INFINITY ? 0 : ms);
     pthread_mutex_lock(&wait_lock);
     while (!w.done) {
         if (ms == ACTOR_INFINITY) {

@@ -98,6 +98,7 @@ struct actor_ctx {
     _Atomic uint32_t len; /* queued messages, system ones included */
     _Atomic int sched;    /* 1: queued or running; 0: idle */
     _Atomic bool waiters; /* senders wait for ACTOR_MSG_RESUME */
+    _Atomic uint32_t exits_queued; /* exit signals not yet handled */
 
     /* consumer */
     _Alignas(ACTOR__CACHELINE) struct actor_msg *tail;
@@ -119,6 +120,11 @@ struct actor_ctx {
     struct actor__monvec monitored_by; /* ref -> watcher */
     void (*arg_free)(void *arg);       /* set by a dying supervisor, or NULL */
 };
+
+/* ---- actor_sched.c ---- */
+/* The CLOCK_REALTIME time @ms milliseconds from now, for
+ * pthread_cond_timedwait(). */
+struct timespec actor__deadline(uint32_t ms);
 
 /* ---- actor_core.c ---- */
 extern struct actor__rt {

@@ -187,18 +187,25 @@ static struct actor_ctx *find_work(struct sched *s)
     return NULL;
 }
 
+struct timespec actor__deadline(uint32_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 static void park(void)
 {
     atomic_fetch_add(&parked, 1);
     pthread_mutex_lock(&park_lock);
     if (!work_visible() && !atomic_load(&stopping)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = actor__deadline(100);
         pthread_cond_timedwait(&park_cond, &park_lock, &ts);
     }
     pthread_mutex_unlock(&park_lock);
@@ -335,14 +342,7 @@ bool actor_wait_message(struct actor_ctx *ctx, int ms)
         if (ms < 0) {
             pthread_cond_wait(&t->cond, &t->lock);
         } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += ms / 1000;
-            ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = actor__deadline((uint32_t)ms);
             pthread_cond_timedwait(&t->cond, &t->lock, &ts);
         }
     }
@@ -350,6 +350,19 @@ bool actor_wait_message(struct actor_ctx *ctx, int ms)
     pthread_mutex_unlock(&t->lock);
     atomic_store(&ctx->sched, 1);
     return atomic_load(&ctx->len) > 0;
+}
+
+void actor_sleep(struct actor_ctx *ctx, int ms)
+{
+    struct actor__thread *t = ctx->thread;
+    ACTOR_ASSERT(t != NULL && ms >= 0);
+    struct timespec ts = actor__deadline((uint32_t)ms);
+    pthread_mutex_lock(&t->lock);
+    if (!t->signaled) {
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+    }
+    t->signaled = false;
+    pthread_mutex_unlock(&t->lock);
 }
 
 int actor_drain(struct actor_ctx *ctx, unsigned max)

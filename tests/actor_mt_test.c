@@ -780,6 +780,62 @@ static void test_busy_actor_starves_nobody(void **state)
     assert_true(actor_wait(late, WAIT_MS, NULL));
 }
 
+/* ---- a blocking actor holding back ------------------------------------ */
+
+/* It leaves its mailbox alone (as the store does under back-pressure) and
+ * sleeps until an exit is queued; then it drains until the exit ends it. */
+static _Atomic bool sleeper_saw_exit;
+
+static int sleeper_handle(struct actor_ctx *ctx, void *state,
+                          struct actor_msg *msg)
+{
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return 0;
+}
+
+static int sleeper_run(struct actor_ctx *ctx, void *state)
+{
+    (void)state;
+    while (!actor_exit_queued(ctx)) {
+        actor_sleep(ctx, 600000);
+    }
+    atomic_store(&sleeper_saw_exit, true);
+    while (actor_drain(ctx, 0) != ACTOR_DONE) {
+        actor_wait_message(ctx, -1);
+    }
+    return 0;
+}
+
+static const struct actor_ops sleeper_ops = {
+    .name = "sleeper", .handle = sleeper_handle, .run = sleeper_run};
+
+static void test_held_back_actor_can_be_stopped(void **state)
+{
+    (void)state;
+    atomic_store(&sleeper_saw_exit, false);
+    uint64_t pid;
+    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &sleeper_ops,
+                                                       .thread = true},
+                                 &pid),
+                     0);
+    /* Messages it will not read: the first wakes it (it goes back to
+     * sleep), the rest find it behind on its mailbox and wake nothing. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(probe_send_value(NULL, pid, i), 0);
+        usleep(20 * 1000);
+    }
+    assert_false(atomic_load(&sleeper_saw_exit));
+    struct actor_exit sd = {.kind = ACTOR_EXIT_SHUTDOWN}, why;
+    assert_int_equal(actor_exit(NULL, pid, &sd), 0);
+    /* Well under its sleep: the exit woke it. */
+    assert_true(actor_wait(pid, 10000, &why));
+    assert_true(atomic_load(&sleeper_saw_exit));
+    assert_int_equal(why.kind, ACTOR_EXIT_SHUTDOWN);
+    assert_int_equal(probe_msgs_alive(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +851,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_busy_actor_starves_nobody,
                                         setup_one, teardown),
+        cmocka_unit_test_setup_teardown(test_held_back_actor_can_be_stopped,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
