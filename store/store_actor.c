@@ -113,10 +113,12 @@ struct store {
     bool failing;                   /* the last attempt failed; no success
                                        since */
     bool outage;                    /* "database unreachable" was logged */
+    bool paused;                    /* "backlog full" was logged */
     bool kick_queued;
     bool ask_queued;
     uint64_t rejected_id;       /* the last dead-letter id given */
     int64_t batch_since;        /* ms: the batch's first row; 0: empty */
+    int64_t paused_since;       /* ms: when the pause began */
     uint64_t flush_timer;       /* 0: none */
     uint64_t retry_timer;       /* 0: none */
     struct actor_msg **waiting; /* requests kept until they can be
@@ -224,6 +226,31 @@ static uint64_t backlog(const struct store *s)
 static bool is_paused(const struct store *s)
 {
     return s->failing && backlog(s) >= s->cfg.backlog_rows;
+}
+
+/* Publishes the backlog and whether the store is paused; logs the pause
+ * once when it starts (feeds are held back from then on) and once when
+ * it ends, with how long it lasted. */
+static void note_backlog(struct actor_ctx *ctx, struct store *s)
+{
+    uint64_t rows = backlog(s);
+    bool paused = is_paused(s);
+    actor_metric_set(s->m.backlog, (int64_t)rows);
+    actor_metric_set(s->m.paused, paused);
+    if (paused == s->paused) {
+        return;
+    }
+    s->paused = paused;
+    if (paused) {
+        s->paused_since = actor_now_ms();
+        actor_log(ctx, ACTOR_LOG_WARN, "backlog full: feeds held back",
+                  "rows", ACTOR_LOG_INT((int64_t)rows), "bound",
+                  ACTOR_LOG_INT((int64_t)s->cfg.backlog_rows), NULL);
+    } else {
+        actor_log(ctx, ACTOR_LOG_INFO, "backlog below its bound",
+                  "rows", ACTOR_LOG_INT((int64_t)rows), "paused_ms",
+                  ACTOR_LOG_INT(actor_now_ms() - s->paused_since), NULL);
+    }
 }
 
 static void set_db_up(struct store *s, bool up)
@@ -974,8 +1001,7 @@ static int after(struct actor_ctx *ctx, struct store *s)
             err = flush(ctx, s);
         }
     }
-    actor_metric_set(s->m.backlog, (int64_t)backlog(s));
-    actor_metric_set(s->m.paused, is_paused(s));
+    note_backlog(ctx, s);
     return err;
 }
 
@@ -1142,14 +1168,18 @@ static unsigned room(const struct store *s)
 /*
  * The runtime's default loop for a blocking actor, plus one rule: while
  * paused (see DESIGN) leave the mailbox alone, sleep until the backoff
- * allows an attempt and make it here.
+ * allows an attempt and make it here. Except when an exit is queued (a
+ * shutdown, a kill): the mailbox is handled in order until it comes, or
+ * an outage would make the store impossible to stop. What it holds is in
+ * memory already; the backlog grows past its bound by at most that.
  */
 static int store_run(struct actor_ctx *ctx, void *state)
 {
     struct store *s = state;
     for (;;) {
-        if (!is_paused(s)) {
-            if (actor_drain(ctx, room(s)) == ACTOR_DONE) {
+        bool stopping = actor_exit_queued(ctx);
+        if (!is_paused(s) || stopping) {
+            if (actor_drain(ctx, stopping ? 0 : room(s)) == ACTOR_DONE) {
                 return 0;
             }
             if (!is_paused(s)) {
@@ -1157,20 +1187,17 @@ static int store_run(struct actor_ctx *ctx, void *state)
             }
             continue;
         }
-        actor_metric_set(s->m.paused, 1);
+        note_backlog(ctx, s);
         int64_t wait = store__pg_retry_at(s->pg) - actor_now_ms();
         if (wait > 0) {
-            struct timespec ts = {.tv_sec = wait / 1000,
-                                  .tv_nsec = (wait % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            actor_sleep(ctx, (int)wait);
             continue;
         }
         int err = catch_up(ctx, s);
         if (err < 0) {
             return err;
         }
-        actor_metric_set(s->m.backlog, (int64_t)backlog(s));
-        actor_metric_set(s->m.paused, is_paused(s));
+        note_backlog(ctx, s);
     }
 }
 

@@ -41,13 +41,14 @@ class Daemon(StoreDaemon):
     open (the store has loaded then), since "scorewire started" is logged
     before the deferred stages are up."""
 
-    def __init__(self, cleanup, conninfo, drain_ms=DRAIN_MS):
+    def __init__(self, cleanup, conninfo, drain_ms=DRAIN_MS, extra=()):
         self.drain_ms = drain_ms
+        self.extra = list(extra)
         super().__init__(cleanup, conninfo)
 
     def start(self):
         argv = self.argv + ["--drain-ms", str(self.drain_ms),
-                            "--window", str(DAEMON_WINDOW)]
+                            "--window", str(DAEMON_WINDOW)] + self.extra
         p = self.cleanup.add(Proc(f"{self.name}{len(self.runs)}", argv))
         self.runs.append(p)
         wait_until("the feed port",
@@ -208,6 +209,33 @@ def test_drain_with_the_database_down():
                   "down?")
 
 
+def test_stop_with_the_backlog_full():
+    """The database down long enough for the store's backlog to reach its
+    bound: the store leaves its mailbox alone then (the feeds are held
+    back), and a stop must still reach it. It used to sleep through the
+    shutdown and the kill, and the tree gave up on it ("child store did not
+    stop") some 20 s later."""
+    with Cluster() as db, Cleanup() as c:
+        d = Daemon(c, db.conninfo, SHORT_DRAIN_MS, ["--store-backlog", "500"])
+        fs = start_feedsim(c, d, "--rate", "2000")
+        wait_stored(db, 500)
+        db.stop("fast")
+        wait_until("the store to hold the feeds back",
+                   lambda: "backlog full: feeds held back" in d.log(),
+                   timeout=30)
+        time.sleep(1)  # asleep until its next attempt
+        rc, took = d.sigterm()
+        stop_feedsim(fs)
+        log = d.log()
+        limit = SHORT_DRAIN_MS / 1000
+        check(rc == 1, f"exit {rc}; an incomplete drain exits 1")
+        for line in ("missed its shutdown timeout", "did not stop"):
+            check(line not in log, f"the store ignored the stop: {line}")
+        check(took < limit + SHUTDOWN_S,
+              f"stopped in {took:.1f} s with a drain bound of {limit:.0f} s")
+        print(f"     stopped in {took:.2f} s", flush=True)
+
+
 def test_second_signal_exits_at_once():
     with Cluster() as db, Cleanup() as c:
         d = Daemon(c, db.conninfo)
@@ -229,4 +257,5 @@ def test_second_signal_exits_at_once():
 if __name__ == "__main__":
     run_tests([test_sigterm_under_load, test_websocket_clients_get_1001,
                test_drain_with_the_database_down,
+               test_stop_with_the_backlog_full,
                test_second_signal_exits_at_once])
