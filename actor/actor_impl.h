@@ -95,9 +95,9 @@ struct actor_ctx {
 
     /* producers: a cache line of their own (the only one they write) */
     _Alignas(ACTOR__CACHELINE) struct actor_msg *_Atomic head;
-    _Atomic uint32_t len; /* queued messages, system ones included */
-    _Atomic int sched;    /* 1: queued or running; 0: idle */
-    _Atomic bool waiters; /* senders wait for ACTOR_MSG_RESUME */
+    _Atomic uint32_t len;          /* queued messages, system ones included */
+    _Atomic int sched;             /* 1: queued or running; 0: idle */
+    _Atomic bool waiters;          /* senders wait for ACTOR_MSG_RESUME */
     _Atomic uint32_t exits_queued; /* exit signals not yet handled */
 
     /* consumer */

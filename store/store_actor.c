@@ -243,12 +243,12 @@ static void note_backlog(struct actor_ctx *ctx, struct store *s)
     s->paused = paused;
     if (paused) {
         s->paused_since = actor_now_ms();
-        actor_log(ctx, ACTOR_LOG_WARN, "backlog full: feeds held back",
-                  "rows", ACTOR_LOG_INT((int64_t)rows), "bound",
+        actor_log(ctx, ACTOR_LOG_WARN, "backlog full: feeds held back", "rows",
+                  ACTOR_LOG_INT((int64_t)rows), "bound",
                   ACTOR_LOG_INT((int64_t)s->cfg.backlog_rows), NULL);
     } else {
-        actor_log(ctx, ACTOR_LOG_INFO, "backlog below its bound",
-                  "rows", ACTOR_LOG_INT((int64_t)rows), "paused_ms",
+        actor_log(ctx, ACTOR_LOG_INFO, "backlog below its bound", "rows",
+                  ACTOR_LOG_INT((int64_t)rows), "paused_ms",
                   ACTOR_LOG_INT(actor_now_ms() - s->paused_since), NULL);
     }
 }

@@ -816,10 +816,10 @@ static void test_held_back_actor_can_be_stopped(void **state)
     (void)state;
     atomic_store(&sleeper_saw_exit, false);
     uint64_t pid;
-    assert_int_equal(actor_spawn(&(struct actor_spawn){.ops = &sleeper_ops,
-                                                       .thread = true},
-                                 &pid),
-                     0);
+    assert_int_equal(
+        actor_spawn(&(struct actor_spawn){.ops = &sleeper_ops, .thread = true},
+                    &pid),
+        0);
     /* Messages it will not read: the first wakes it (it goes back to
      * sleep), the rest find it behind on its mailbox and wake nothing. */
     for (int i = 0; i < 3; i++) {
