@@ -197,6 +197,15 @@ int actor_spawn(const struct actor_spawn *how, uint64_t *pid);
  */
 int actor_send(struct actor_ctx *ctx, uint64_t to, struct actor_msg *msg);
 
+/*
+ * As actor_send(), past the receiver's mailbox bound: 0 or -ESRCH. Only
+ * for a message that cannot wait for room and whose number is bounded
+ * elsewhere: an outcome reported as its holder ends (there is no later
+ * turn to retry from), its count bounded by the feeds' windows.
+ */
+int actor_send_unbounded(struct actor_ctx *ctx, uint64_t to,
+                         struct actor_msg *msg);
+
 /* As actor_send(), but releases @msg when the send fails. */
 int actor_send_or_free(struct actor_ctx *ctx, uint64_t to,
                        struct actor_msg *msg);

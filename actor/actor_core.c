@@ -566,7 +566,8 @@ int actor__push(struct actor_ctx *a, struct actor_msg *msg, bool system,
     return 0;
 }
 
-int actor_send(struct actor_ctx *ctx, uint64_t to, struct actor_msg *msg)
+static int send_msg(struct actor_ctx *ctx, uint64_t to, struct actor_msg *msg,
+                    bool unbounded)
 {
     struct actor_ctx *a = actor__pin(to);
     if (!a) {
@@ -574,9 +575,20 @@ int actor_send(struct actor_ctx *ctx, uint64_t to, struct actor_msg *msg)
         return -ESRCH;
     }
     msg->from = ctx ? ctx->pid : 0;
-    int rc = actor__push(a, msg, false, ctx);
+    int rc = actor__push(a, msg, unbounded, ctx);
     actor__unpin(a);
     return rc;
+}
+
+int actor_send(struct actor_ctx *ctx, uint64_t to, struct actor_msg *msg)
+{
+    return send_msg(ctx, to, msg, false);
+}
+
+int actor_send_unbounded(struct actor_ctx *ctx, uint64_t to,
+                         struct actor_msg *msg)
+{
+    return send_msg(ctx, to, msg, true);
 }
 
 int actor_send_or_free(struct actor_ctx *ctx, uint64_t to,

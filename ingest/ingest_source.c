@@ -458,12 +458,14 @@ static int on_store_ack(struct actor_ctx *ctx, struct source *s,
 /* Sends @msg to the store, looking it up again if it was restarted.
  * Returns 0, -EAGAIN (the caller keeps @msg) or -ESRCH (no store). */
 static int send_store(struct actor_ctx *ctx, struct source *s,
-                      struct actor_msg *msg)
+                      struct actor_msg *msg, bool unbounded)
 {
-    int rc = actor_send(ctx, s->store, msg);
+    int (*send)(struct actor_ctx *, uint64_t, struct actor_msg *) =
+        unbounded ? actor_send_unbounded : actor_send;
+    int rc = send(ctx, s->store, msg);
     if (rc == -ESRCH) {
         s->store = actor_whereis("store");
-        rc = s->store ? actor_send(ctx, s->store, msg) : -ESRCH;
+        rc = s->store ? send(ctx, s->store, msg) : -ESRCH;
     }
     return rc;
 }
@@ -475,7 +477,7 @@ static int run_jobs(struct actor_ctx *ctx, struct source *s)
     struct job *j;
     while ((j = ingest__ring_at(&s->jobs, 0))) {
         if (j->msg) {
-            int rc = send_store(ctx, s, j->msg);
+            int rc = send_store(ctx, s, j->msg, false);
             if (rc == -EAGAIN) {
                 return 0;
             }
@@ -711,7 +713,9 @@ static void report_lost(struct actor_ctx *ctx, struct source *s,
     for (uint32_t i = j->next; i < j->ev->n_matches; i++) {
         struct model_update_msg *m =
             model_update_msg_new(NULL, j->ev, i, MODEL_LOST);
-        if (!m || send_store(ctx, s, &m->hdr) != 0) {
+        /* Past the store's bound: the source is ending, there is no
+         * later turn to send them from. */
+        if (!m || send_store(ctx, s, &m->hdr, true) != 0) {
             actor_msg_free(m ? &m->hdr : NULL);
             actor_log(ctx, ACTOR_LOG_ERROR,
                       "element outcome lost: the event never completes",

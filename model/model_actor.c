@@ -547,11 +547,12 @@ static void match_stop(struct actor_ctx *ctx, void *state,
 {
     (void)why;
     struct match *s = state;
-    /* Outcomes still waiting for the store get one last try: without
-     * them their events never complete. */
+    /* Outcomes still waiting for the store go past its bound: there is
+     * no later turn to send them from, and without them their events
+     * never complete. */
     struct actor_msg *msg;
     while ((msg = model__fifo_peek(&s->outbox)) &&
-           actor_send(NULL, s->store, msg) == 0) {
+           actor_send_unbounded(NULL, s->store, msg) == 0) {
         model__fifo_pop(&s->outbox);
     }
     if (s->outbox.n > 0) {

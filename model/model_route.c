@@ -74,11 +74,16 @@ void model__report_lost(struct event *ev, uint32_t index)
         model_update_msg_new(NULL, ev, index, MODEL_LOST);
     int rc = -ENOMEM;
     if (m) {
-        rc = actor_send_or_free(NULL, actor_whereis("store"), &m->hdr);
+        /* Past the store's bound: this is the element's last word (its
+         * holder is ending), and the feeds' windows bound how many. */
+        rc = actor_send_unbounded(NULL, actor_whereis("store"), &m->hdr);
+        if (rc != 0) {
+            actor_msg_free(&m->hdr);
+        }
     }
     if (rc != 0) {
-        /* Its event cannot complete now; the store's mailbox is sized so
-         * that this does not happen while the store runs. */
+        /* Its event cannot complete now: no store is running (it is
+         * restarting, and ingest with it) or memory ran out. */
         ACTOR_LOG_RL(NULL, ACTOR_LOG_ERROR, "lost element not reported",
                      "source", ev->source, "seq", ACTOR_LOG_INT(ev->seq),
                      "match", ev->matches[index].id, "error", strerror(-rc),

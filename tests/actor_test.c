@@ -166,6 +166,31 @@ static void test_system_messages_ignore_bound(void **state)
     probe_stop(w);
 }
 
+static void test_unbounded_send_passes_a_full_mailbox(void **state)
+{
+    (void)state;
+    struct probe_cfg small = {.mailbox = 1};
+    uint64_t rx = probe_spawn("rx", &small);
+    actor_run_until_idle();
+    assert_int_equal(probe_send_value(NULL, rx, 1), 0);
+    struct actor_msg *m = probe_value_msg(2);
+    assert_int_equal(actor_send(NULL, rx, m), -EAGAIN);
+    assert_int_equal(actor_send_unbounded(NULL, rx, m), 0);
+    actor_run_until_idle();
+    struct probe_rec *r = probe_rec("rx");
+    assert_int_equal(r->n_values, 2);
+    assert_int_equal(r->values[1], 2);
+    /* The bound holds again for ordinary sends once it is drained. */
+    assert_int_equal(probe_send_value(NULL, rx, 3), 0);
+    m = probe_value_msg(4);
+    assert_int_equal(actor_send(NULL, rx, m), -EAGAIN);
+    actor_msg_free(m);
+    probe_stop(rx);
+    m = probe_value_msg(5);
+    assert_int_equal(actor_send_unbounded(NULL, rx, m), -ESRCH);
+    actor_msg_free(m);
+}
+
 static void test_fair_batches(void **state)
 {
     (void)state;
@@ -654,6 +679,9 @@ int main(void)
                                         probe_teardown),
         cmocka_unit_test_setup_teardown(test_bounded_mailbox_and_resume,
                                         probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unbounded_send_passes_a_full_mailbox, probe_setup,
+            probe_teardown),
         cmocka_unit_test_setup_teardown(test_system_messages_ignore_bound,
                                         probe_setup, probe_teardown),
         cmocka_unit_test_setup_teardown(test_fair_batches, probe_setup,

@@ -666,6 +666,29 @@ static void test_lost_when_match_dies_with_elements(void **state)
     assert_int_equal(e->up->image->version, 1);
 }
 
+/* A match that dies with elements while the store's mailbox is full still
+ * reports every one: there is no later turn to retry from, and an outcome
+ * refused would leave its event (and its source's acks) stuck for good. */
+static void test_lost_reported_past_a_full_store(void **state)
+{
+    (void)state;
+    reply.one = R_HOLD;
+    start_all(1, 0); /* the store takes one message at a time */
+    route1(1, EM("m1", NR(1), CLOCK(1)));
+    actor_run_until_idle(); /* loading: the element is held */
+    uint64_t pid = pid_of("m1");
+    assert_true(pid != 0);
+    kill_pid(pid, ACTOR_EXIT_KILLED);
+    route1(2, EM("m1", NR(2), CLOCK(2)));
+    route1(3, EM("m1", NR(3), CLOCK(3)));
+    actor_run_until_idle();
+    assert_int_equal(count(&rec_store, MODEL_MSG_UPDATE, "m1"), 3);
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(nth_update(&rec_store, "m1", k)->outcome, MODEL_LOST);
+    }
+    release_store();
+}
+
 /* ---- back-pressure from the store and notify --------------------------------
  */
 
@@ -1140,6 +1163,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_route_invalid_and_without_model,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_applied_gap_duplicate,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_reported_past_a_full_store,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_when_match_dies_with_elements,
                                         setup, teardown),
