@@ -495,14 +495,21 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static int http_request(struct notify_state *st, struct http_session *h,
                         struct lws *wsi)
 {
-    char uri[32];
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0) {
-        uri[0] = '\0';
-    }
+    char *uri;
+    int uri_len;
+    int meth = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+    bool head = meth == LWSHUMETH_HEAD;
     uint32_t want = NOTIFY_READY_DATABASE | NOTIFY_READY_MODEL;
     unsigned status = HTTP_STATUS_OK;
+    const char *allow = NULL;
     notify__http_out_release(&h->out);
-    if (strcmp(uri, "/healthz") == 0) {
+    if (meth != LWSHUMETH_GET && !head) {
+        /* Read-only probes; a body we do not read closes the connection. */
+        status = HTTP_STATUS_METHOD_NOT_ALLOWED;
+        allow = "GET, HEAD";
+        h->out.close = true;
+        actor_buf_str(&h->out.body, "method not allowed\n");
+    } else if (uri_len == 8 && memcmp(uri, "/healthz", 8) == 0) {
         actor_buf_str(&h->out.body, "ok\n");
     } else if ((st->ready & want) == want) {
         actor_buf_str(&h->out.body, "ready\n");
@@ -517,7 +524,7 @@ static int http_request(struct notify_state *st, struct http_session *h,
         return -1;
     }
     return notify__http_answer(wsi, &h->out, status,
-                               "text/plain; charset=utf-8", NULL, false);
+                               "text/plain; charset=utf-8", allow, head);
 }
 
 static int on_http(struct lws *wsi, enum lws_callback_reasons reason,

@@ -8,6 +8,7 @@ while the others keep their latency, bad frames get errors, and the page,
 /healthz and /readyz on the same port."""
 
 import datetime
+import http.client
 import json
 import os
 import subprocess
@@ -82,6 +83,24 @@ def test_page_and_health_on_the_public_port():
                   f"{path}: {status} {headers.get('content-type')}")
         check(http_get(s.http_port, "/healthz")[0] == 200, "/healthz")
         check(http_get(s.http_port, "/readyz")[0] == 200, "/readyz")
+        # HEAD answers without a body: on a kept-alive connection the next
+        # answer must parse. Other methods are refused with the allowed ones.
+        conn = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=5)
+        for path, body in (("/healthz", b"ok\n"), ("/readyz", b"ready\n")):
+            conn.request("HEAD", path)
+            r = conn.getresponse()
+            check(r.status == 200 and r.read() == b"",
+                  f"HEAD {path}: {r.status}")
+            conn.request("GET", path)
+            r = conn.getresponse()
+            got = r.read()
+            check(r.status == 200 and got == body,
+                  f"GET {path} after a HEAD: {r.status} {got!r}")
+        conn.request("POST", "/healthz", body=b"x")
+        r = conn.getresponse()
+        check(r.status == 405 and r.getheader("allow") == "GET, HEAD",
+              f"POST /healthz: {r.status} allow={r.getheader('allow')}")
+        conn.close()
         # Internals stay on the admin listener.
         check(http_get(s.http_port, "/metrics")[0] == 404, "/metrics is public")
         check(http_get(s.http_port, "/nope.js")[0] == 404, "a missing file")
