@@ -14,7 +14,8 @@
  * what the feeds had sent is parsed, applied, stored and acked to them;
  * main watches ingest_drain_is_done() for at most --drain-ms. Then the
  * shutdown: the tree stops in order (children in reverse of their start:
- * ingest, the model, the store with its last batch, notify with its
+ * ingest, the model, the store with its last batch (the model's rows;
+ * the events it had not acked are left to the feeds), notify with its
  * WebSocket clients), within SHUTDOWN_MS. Exit 0 when both ended in time;
  * 1 when the drain's deadline passed with accepted events not acked (the
  * feeds resend them: nothing is lost, but the stop was not clean), or the

@@ -1205,8 +1205,16 @@ static void store_stop(struct actor_ctx *ctx, void *state,
                        const struct actor_exit *why)
 {
     struct store *s = state;
-    /* An orderly stop writes what it can once; the sources are gone, so
-     * nothing is acked, but less is sent again. */
+    /*
+     * An orderly stop writes what it can once: the model's work (updates,
+     * latest state) and the dead letters, but not the events nor their
+     * offsets. Ingest and the model stopped first, and the elements they
+     * still held came back lost, which completes their events: stored
+     * with their offsets, the sources' next logins would skip them while
+     * their changes were never applied. Left out, the feeds send them
+     * again; the model skips by msgnr what it had applied.
+     */
+    store__batch_forget_events(s->batch);
     if (!actor_exit_is_abnormal(why) && store__pg_is_up(s->pg) &&
         !store__batch_is_empty(s->batch)) {
         int err = store__pg_write(s->pg, s->batch, actor_now_ms(), NULL);

@@ -491,6 +491,14 @@ void store__batch_reset(struct store__batch *b)
     b->bytes = 0;
 }
 
+void store__batch_forget_events(struct store__batch *b)
+{
+    b->bytes -= b->events.buf.len;
+    actor_buf_reset(&b->events.buf);
+    b->events.rows = 0;
+    store__map_clear(&b->offsets);
+}
+
 void store__batch_free(struct store__batch *b)
 {
     if (!b) {

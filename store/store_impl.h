@@ -157,6 +157,11 @@ void store__batch_free(struct store__batch *b); /* accepts NULL */
  * buffers. */
 void store__batch_reset(struct store__batch *b);
 
+/* Drops @b's feed_events rows and offset advances, keeping the model's
+ * rows (updates, latest state) and the dead letters: for a last write
+ * that must not tell the sources' next sessions those events are stored. */
+void store__batch_forget_events(struct store__batch *b);
+
 /* Rows in @b (each kept latest-state row counts once). */
 uint32_t store__batch_rows(const struct store__batch *b);
 bool store__batch_is_empty(const struct store__batch *b);
