@@ -30,10 +30,11 @@ struct app_config {
     unsigned window;     /* unacked events per connection */
     unsigned max_conns;  /* feed connections at once */
     /* store */
-    unsigned batch_rows;      /* rows at which a batch is written */
-    unsigned batch_ms;        /* ms after a batch's first row */
-    unsigned store_backlog;   /* rows held during an outage */
-    unsigned store_retention; /* s: ended matches loaded at start-up */
+    unsigned batch_rows;       /* rows at which a batch is written */
+    unsigned batch_ms;         /* ms after a batch's first row */
+    unsigned store_backlog;    /* rows held during an outage */
+    unsigned store_backlog_mb; /* ... or MiB of them */
+    unsigned store_retention;  /* s: ended matches loaded at start-up */
     /* model */
     unsigned retention; /* s: a finished match stays in memory */
     /* notify */

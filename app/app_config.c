@@ -61,6 +61,9 @@ static const struct opt opts[] = {
     {"store-backlog", OPT_UINT, OFF(store_backlog), "200000",
      "rows the store holds while PostgreSQL is unreachable before feeds "
      "are held back"},
+    {"store-backlog-mb", OPT_UINT, OFF(store_backlog_mb), "256",
+     "MiB of rows the store holds while PostgreSQL is unreachable before "
+     "feeds are held back (whichever bound comes first)"},
     {"store-retention", OPT_UINT, OFF(store_retention), "86400",
      "seconds an ended match is still loaded at start-up (0: always)"},
     {"retention", OPT_UINT, OFF(retention), "600",

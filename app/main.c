@@ -139,6 +139,7 @@ static int build_tree(const struct app_config *cfg)
     store_cfg.batch_rows = cfg->batch_rows;
     store_cfg.batch_ms = cfg->batch_ms;
     store_cfg.backlog_rows = cfg->store_backlog;
+    store_cfg.backlog_bytes = (uint64_t)cfg->store_backlog_mb << 20;
     store_cfg.retention_s = cfg->store_retention;
     int rc = store_child_spec(&store_cfg, &pipeline_children[P_STORE]);
     if (rc != 0) {

@@ -143,12 +143,13 @@ uint64_t store_load_acked(const struct store_load *load, const char *source);
 
 /* ---- the store actor ----------------------------------------------------- */
 
-#define STORE_BATCH_ROWS_DEFAULT  8192u      /* rows that flush a batch */
-#define STORE_BATCH_MS_DEFAULT    50u        /* ms that flush a batch */
-#define STORE_BACKLOG_DEFAULT     200000u    /* rows held in an outage */
-#define STORE_RETENTION_S_DEFAULT 86400u     /* s an ended match is loaded */
-#define STORE_MAILBOX_DEFAULT     (1u << 20) /* messages */
-#define STORE_SHUTDOWN_MS         15000u     /* grace for the last flush */
+#define STORE_BATCH_ROWS_DEFAULT    8192u          /* rows that flush a batch */
+#define STORE_BATCH_MS_DEFAULT      50u            /* ms that flush a batch */
+#define STORE_BACKLOG_DEFAULT       200000u        /* rows held in an outage */
+#define STORE_BACKLOG_BYTES_DEFAULT (256ull << 20) /* 256 MiB */
+#define STORE_RETENTION_S_DEFAULT   86400u     /* s an ended match is loaded */
+#define STORE_MAILBOX_DEFAULT       (1u << 20) /* messages */
+#define STORE_SHUTDOWN_MS           15000u     /* grace for the last flush */
 
 struct store_config {
     const char *conninfo;     /* libpq conninfo or URI; NULL or "": libpq's
@@ -157,6 +158,8 @@ struct store_config {
     uint32_t batch_ms;        /* ... or its first row is this old (ms) */
     uint32_t backlog_rows;    /* rows held (batch and incomplete events) at
                                  which an outage stops the mailbox's draining */
+    uint64_t backlog_bytes;   /* ... or bytes of rows in the batch (raw
+                                 documents may be large) */
     uint32_t retention_s;     /* ended matches older than this are not loaded
                                  at start-up; 0: every match is */
     uint32_t mailbox;         /* mailbox capacity in messages */

@@ -89,6 +89,7 @@ struct metrics {
     struct actor_metric *batch_rows;
     struct actor_metric *flush_seconds;
     struct actor_metric *backlog;
+    struct actor_metric *backlog_bytes;
     struct actor_metric *acks;
     struct actor_metric *db_up;
     struct actor_metric *outages;
@@ -146,6 +147,7 @@ void store_config_default(struct store_config *cfg)
         .batch_rows = STORE_BATCH_ROWS_DEFAULT,
         .batch_ms = STORE_BATCH_MS_DEFAULT,
         .backlog_rows = STORE_BACKLOG_DEFAULT,
+        .backlog_bytes = STORE_BACKLOG_BYTES_DEFAULT,
         .retention_s = STORE_RETENTION_S_DEFAULT,
         .mailbox = STORE_MAILBOX_DEFAULT,
     };
@@ -194,6 +196,9 @@ static void metrics_init(struct metrics *m)
     m->backlog = actor_metric_gauge(
         "scorewire_store_backlog_rows",
         "Rows held: the batch and events waiting for their updates.", NULL);
+    m->backlog_bytes = actor_metric_gauge(
+        "scorewire_store_backlog_bytes",
+        "Bytes of the rows in the batch (the next transaction).", NULL);
     m->acks = actor_metric_counter("scorewire_store_acks_total",
                                    "Acks sent to source actors.", NULL);
     m->db_up = actor_metric_gauge("scorewire_store_db_up",
@@ -222,10 +227,12 @@ static uint64_t backlog(const struct store *s)
     return store__batch_rows(s->batch) + store__pending_count(s->pending);
 }
 
-/* True while the actor must leave its mailbox alone (see DESIGN). */
+/* True while the actor must leave its mailbox alone (see DESIGN): writes
+ * fail and the backlog is at its bound, in rows or in bytes. */
 static bool is_paused(const struct store *s)
 {
-    return s->failing && backlog(s) >= s->cfg.backlog_rows;
+    return s->failing && (backlog(s) >= s->cfg.backlog_rows ||
+                          s->batch->bytes >= s->cfg.backlog_bytes);
 }
 
 /* Publishes the backlog and whether the store is paused; logs the pause
@@ -236,6 +243,7 @@ static void note_backlog(struct actor_ctx *ctx, struct store *s)
     uint64_t rows = backlog(s);
     bool paused = is_paused(s);
     actor_metric_set(s->m.backlog, (int64_t)rows);
+    actor_metric_set(s->m.backlog_bytes, (int64_t)s->batch->bytes);
     actor_metric_set(s->m.paused, paused);
     if (paused == s->paused) {
         return;
@@ -244,8 +252,8 @@ static void note_backlog(struct actor_ctx *ctx, struct store *s)
     if (paused) {
         s->paused_since = actor_now_ms();
         actor_log(ctx, ACTOR_LOG_WARN, "backlog full: feeds held back", "rows",
-                  ACTOR_LOG_INT((int64_t)rows), "bound",
-                  ACTOR_LOG_INT((int64_t)s->cfg.backlog_rows), NULL);
+                  ACTOR_LOG_INT((int64_t)rows), "bytes",
+                  ACTOR_LOG_INT((int64_t)s->batch->bytes), NULL);
     } else {
         actor_log(ctx, ACTOR_LOG_INFO, "backlog below its bound", "rows",
                   ACTOR_LOG_INT((int64_t)rows), "paused_ms",
@@ -1108,6 +1116,9 @@ static void config_apply(struct store_config *cfg,
     }
     if (in->backlog_rows) {
         cfg->backlog_rows = in->backlog_rows;
+    }
+    if (in->backlog_bytes) {
+        cfg->backlog_bytes = in->backlog_bytes;
     }
     if (in->mailbox) {
         cfg->mailbox = in->mailbox;

@@ -1064,16 +1064,24 @@ static int teardown_threads(void **state)
     return 0;
 }
 
-static void test_backlog_stops_the_mailbox(void **state)
+/*
+ * With the database down, sends events without elements (complete at
+ * once: two rows each) until the store, at its bound (@rows, or @bytes of
+ * them), lets its mailbox fill up; checks it paused with the rest waiting
+ * in its full mailbox and nothing acked; then brings the database back:
+ * everything accepted is written once and acked. @held_bytes says which
+ * bound it stopped at.
+ */
+static void check_backlog_bound(uint32_t rows, uint64_t bytes, bool held_bytes)
 {
-    (void)state;
     const uint32_t mailbox = 32;
     struct recorder *r = &recs[0];
     r->source = "feed-a";
     struct actor_spawn rs = {
         .ops = &rec_ops, .arg = r, .name = "source:feed-a"};
     assert_int_equal(actor_spawn(&rs, &rec_pids[0]), 0);
-    cfg.backlog_rows = 20;
+    cfg.backlog_rows = rows;
+    cfg.backlog_bytes = bytes;
     cfg.backoff_base_ms = 20;
     cfg.backoff_cap_ms = 200;
     struct actor_spawn how = {.ops = &store_ops,
@@ -1086,8 +1094,6 @@ static void test_backlog_stops_the_mailbox(void **state)
     struct actor_metric *paused = gauge("scorewire_store_paused");
 
     cluster_down();
-    /* Events without elements are complete at once: two rows each. Send
-     * until the store, at its bound, lets its mailbox fill up. */
     uint64_t seq = 0;
     int rc = 0;
     while (rc == 0) {
@@ -1110,13 +1116,20 @@ static void test_backlog_stops_the_mailbox(void **state)
     /* It holds its bound (more only if it took a whole chunk of messages
      * before its first write failed): the rest waits in the full mailbox. */
     uint64_t held = metric("scorewire_store_backlog_rows", NULL);
-    assert_true(held >= 20 && held < 20 + 64);
+    uint64_t held_b = metric("scorewire_store_backlog_bytes", NULL);
+    if (held_bytes) {
+        assert_true(held < rows);
+        assert_true(held_b >= bytes && held_b < bytes + 64 * 256);
+    } else {
+        assert_true(held >= rows && held < rows + 64);
+        assert_true(held_b < bytes);
+    }
+    assert_int_equal(log_count("backlog full: feeds held back"), 1);
     struct actor_info info;
     assert_int_equal(actor_info_get(store_pid, &info), 0);
     assert_true(info.mailbox >= mailbox); /* a timer may come on top */
     assert_int_equal(n_acks(r), 0);
 
-    /* Back: everything accepted is written once and acked. */
     cluster_up();
     WAIT_FOR(last_seq(r) == seq);
     assert_int_equal(actor_metric_value(paused), 0);
@@ -1128,6 +1141,20 @@ static void test_backlog_stops_the_mailbox(void **state)
                      (long long)seq);
     assert_int_equal(log_count("database unreachable"), 1);
     assert_int_equal(log_count("database back"), 1);
+    assert_int_equal(log_count("backlog below its bound"), 1);
+}
+
+static void test_backlog_stops_the_mailbox(void **state)
+{
+    (void)state;
+    check_backlog_bound(20, 1ull << 30, false);
+}
+
+/* Raw documents may be large: bytes bound the backlog as well as rows. */
+static void test_backlog_bytes_stop_the_mailbox(void **state)
+{
+    (void)state;
+    check_backlog_bound(100000, 2048, true);
 }
 
 /* ---- the cluster --------------------------------------------------------- */
@@ -1183,6 +1210,8 @@ int main(void)
         T(test_ack_owed_to_full_mailbox),
         T(test_backlog_gauge),
         T(test_out_of_memory),
+        cmocka_unit_test_setup_teardown(test_backlog_bytes_stop_the_mailbox,
+                                        setup_threads, teardown_threads),
         cmocka_unit_test_setup_teardown(test_backlog_stops_the_mailbox,
                                         setup_threads, teardown_threads),
     };
