@@ -417,9 +417,12 @@ static int committed(struct actor_ctx *ctx, struct store *s,
     for (uint32_t i = 0; i < b->offsets.n; i++) {
         offsets += b->offsets.entries[i].value > 0;
     }
-    const uint64_t rows[N_TABLES] = {b->events.rows,   b->updates.rows,
-                                     b->rejected.rows, b->matches.n,
-                                     b->incidents.n,   offsets};
+    const uint64_t rows[N_TABLES] = {b->events.rows,
+                                     b->updates.rows,
+                                     b->rejected.rows + b->rejected_seq.rows,
+                                     b->matches.n,
+                                     b->incidents.n,
+                                     offsets};
     uint64_t total = 0;
     for (size_t i = 0; i < N_TABLES; i++) {
         actor_metric_add(s->m.rows[i], rows[i]);
@@ -802,6 +805,7 @@ static int catch_up(struct actor_ctx *ctx, struct store *s)
     }
     if (store__batch_is_empty(s->batch)) {
         s->failing = false;
+        store__pg_idle(s->pg);
     }
     rc = flush(ctx, s);
     if (rc == 0 && s->n_waiting > 0) {

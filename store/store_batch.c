@@ -458,6 +458,7 @@ struct store__batch *store__batch_new(size_t raw_max,
     copy_init(&b->events);
     copy_init(&b->updates);
     copy_init(&b->rejected);
+    copy_init(&b->rejected_seq);
     store__map_init(&b->matches);
     store__map_init(&b->incidents);
     store__map_init(&b->offsets);
@@ -480,7 +481,9 @@ void store__batch_reset(struct store__batch *b)
     actor_buf_reset(&b->events.buf);
     actor_buf_reset(&b->updates.buf);
     actor_buf_reset(&b->rejected.buf);
+    actor_buf_reset(&b->rejected_seq.buf);
     b->events.rows = b->updates.rows = b->rejected.rows = 0;
+    b->rejected_seq.rows = 0;
     for (uint32_t i = 0; i < b->matches.n; i++) {
         b->ops.unref(b->matches.entries[i].data);
     }
@@ -493,9 +496,12 @@ void store__batch_reset(struct store__batch *b)
 
 void store__batch_forget_events(struct store__batch *b)
 {
-    b->bytes -= b->events.buf.len;
-    actor_buf_reset(&b->events.buf);
-    b->events.rows = 0;
+    struct store__copy *logs[] = {&b->events, &b->rejected_seq};
+    for (size_t i = 0; i < 2; i++) {
+        b->bytes -= logs[i]->buf.len;
+        actor_buf_reset(&logs[i]->buf);
+        logs[i]->rows = 0;
+    }
     store__map_clear(&b->offsets);
 }
 
@@ -508,6 +514,7 @@ void store__batch_free(struct store__batch *b)
     actor_buf_release(&b->events.buf);
     actor_buf_release(&b->updates.buf);
     actor_buf_release(&b->rejected.buf);
+    actor_buf_release(&b->rejected_seq.buf);
     store__map_release(&b->matches);
     store__map_release(&b->incidents);
     store__map_release(&b->offsets);
@@ -518,8 +525,8 @@ void store__batch_free(struct store__batch *b)
 
 uint32_t store__batch_rows(const struct store__batch *b)
 {
-    return b->events.rows + b->updates.rows + b->rejected.rows + b->matches.n +
-           b->incidents.n + b->offsets.n;
+    return b->events.rows + b->updates.rows + b->rejected.rows +
+           b->rejected_seq.rows + b->matches.n + b->incidents.n + b->offsets.n;
 }
 
 bool store__batch_is_empty(const struct store__batch *b)
@@ -594,7 +601,8 @@ out:
 int store__batch_add_rejected(struct store__batch *b, uint64_t id,
                               const struct store_rejected *rej)
 {
-    struct actor_buf *out = &b->rejected.buf;
+    struct store__copy *c = rej->has_seq ? &b->rejected_seq : &b->rejected;
+    struct actor_buf *out = &c->buf;
     size_t at = out->len;
     int err = 0;
     if (!rej->reason || !ms_in_range(rej->received_ms) || id == 0) {
@@ -616,7 +624,7 @@ int store__batch_add_rejected(struct store__batch *b, uint64_t id,
     put_u63(out, size);
     put_field(out, rej->raw, keep, false, -1);
 out:
-    return end_row(b, &b->rejected, at, err);
+    return end_row(b, c, at, err);
 }
 
 /*

@@ -132,9 +132,11 @@ struct store__image_ops {
 };
 
 struct store__batch {
-    struct store__copy events;   /* feed_events */
-    struct store__copy updates;  /* match_updates */
-    struct store__copy rejected; /* rejected_documents */
+    struct store__copy events;       /* feed_events */
+    struct store__copy updates;      /* match_updates */
+    struct store__copy rejected;     /* rejected_documents without a seq */
+    struct store__copy rejected_seq; /* ... with one: their source's
+                                        offsets advance over them */
     struct store__map matches;   /* id -> latest image (data, a reference) */
     struct store__map incidents; /* "match\0incident" -> latest row */
     struct store__map offsets;   /* source -> highest seq (value) */
@@ -157,9 +159,11 @@ void store__batch_free(struct store__batch *b); /* accepts NULL */
  * buffers. */
 void store__batch_reset(struct store__batch *b);
 
-/* Drops @b's feed_events rows and offset advances, keeping the model's
- * rows (updates, latest state) and the dead letters: for a last write
- * that must not tell the sources' next sessions those events are stored. */
+/* Drops @b's feed_events rows, the dead letters that carry a seq and the
+ * offset advances over both, keeping the model's rows (updates, latest
+ * state) and the other dead letters (no feed sends those again): for a
+ * last write that must not tell the sources' next sessions those
+ * documents are stored. */
 void store__batch_forget_events(struct store__batch *b);
 
 /* Rows in @b (each kept latest-state row counts once). */
@@ -346,6 +350,11 @@ int64_t store__pg_retry_at(const struct store__pg *pg);
 /* Failures in a row since the last write or load that went through: the
  * exponent of the backoff. */
 uint32_t store__pg_failures(const struct store__pg *pg);
+
+/* Connected with nothing to write: the failures in a row are over too
+ * (else an outage that ends while idle leaves the next one's first wait
+ * at the cap). */
+void store__pg_idle(struct store__pg *pg);
 
 /*
  * Writes @b in one transaction. @b's rows are not changed (its scratch

@@ -275,6 +275,13 @@ uint32_t store__pg_failures(const struct store__pg *pg)
     return pg->attempt;
 }
 
+void store__pg_idle(struct store__pg *pg)
+{
+    if (pg->conn) {
+        succeeded(pg);
+    }
+}
+
 /* Schedules the next attempt after a failure at @now. */
 static void schedule(struct store__pg *pg, int64_t now)
 {
@@ -571,14 +578,18 @@ static size_t plan(struct store__pg *pg, struct store__batch *b, bool safe,
                    struct step *steps)
 {
     size_t n = 0;
-    const struct store__copy *logs[] = {&b->events, &b->updates, &b->rejected};
-    for (size_t i = 0; i < 3; i++) {
+    /* Dead letters come in two buffers (see store__batch), one table. */
+    const struct store__copy *logs[] = {&b->events, &b->updates, &b->rejected,
+                                        &b->rejected_seq};
+    const size_t table[] = {0, 1, 2, 2};
+    for (size_t i = 0; i < 4; i++) {
         const struct store__copy *c = logs[i];
+        const struct log_table *t = &log_tables[table[i]];
         if (c->rows == 0) {
             continue;
         }
         steps[n++] = (struct step){
-            .sql = safe ? log_tables[i].copy_safe : log_tables[i].copy,
+            .sql = safe ? t->copy_safe : t->copy,
             .data = c->buf.data,
             .len = c->buf.len,
             .rows = c->rows,
@@ -586,7 +597,7 @@ static size_t plan(struct store__pg *pg, struct store__batch *b, bool safe,
         };
         if (safe) {
             steps[n++] = (struct step){
-                .sql = log_tables[i].insert, .rows = c->rows, .insert = true};
+                .sql = t->insert, .rows = c->rows, .insert = true};
         }
     }
     /* Latest-state rows go into one buffer first; steps point into it once
@@ -648,11 +659,11 @@ int store__pg_write(struct store__pg *pg, struct store__batch *b,
         }
         pg->staged = 0;
     }
-    struct step steps[12];
+    struct step steps[14]; /* 4 logs and 3 kept tables, 2 steps each */
     bool safe = pg->uncertain;
     size_t n = plan(pg, b, safe, steps);
     if (pg->rows.err) {
-        return -ENOMEM;
+        return -ENOMEM; /* a row is missing: nothing may be written */
     }
     if (n == 0) {
         return 0;
@@ -664,6 +675,9 @@ int store__pg_write(struct store__pg *pg, struct store__batch *b,
         stats->retried = 1;
         safe = true;
         n = plan(pg, b, safe, steps);
+        if (pg->rows.err) {
+            return -ENOMEM;
+        }
         err = run(pg, steps, n, now_ms, stats);
     }
     if (err == -EEXIST) {

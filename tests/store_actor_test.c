@@ -936,16 +936,34 @@ static void test_shutdown_writes_last_batch(void **state)
     cfg.batch_ms = 60000;
     store_spawn();
     feed("feed-a", 1, two, 2, false);
+    /* A dead letter with a seq (the feed sends it again, like an event)
+     * and one without (nothing sends that again). */
+    struct store_rejected rej = {.source = "feed-a",
+                                 .seq = 2,
+                                 .has_seq = true,
+                                 .received_ms = BASE_MS,
+                                 .reason = "bad_attribute",
+                                 .raw = "<event seq=\"2\" sent=\"x\"/>",
+                                 .raw_len = 25};
+    send_store(&store_rejected_msg_new(&rej)->hdr);
+    struct store_rejected junk = {
+        .received_ms = BASE_MS, .reason = "junk", .raw = "\xff", .raw_len = 1};
+    send_store(&store_rejected_msg_new(&junk)->hdr);
     actor_run_until_idle();
     assert_int_equal(pgq_all_rows(), 0);
     store_stop();
-    /* The model's rows, not the event nor its offset: an event completes
-     * at a stop with elements reported lost (never applied), so the feed
-     * must send it again. */
+    /* The model's rows and the dead letter no feed resends; not the
+     * documents with a seq nor their offset: an event completes at a stop
+     * with elements reported lost (never applied), so the feed must send
+     * it again (and a dead letter sent again would be stored twice). */
     assert_int_equal(pgq_int("SELECT count(*) FROM match_updates"), 2);
     assert_int_equal(pgq_int("SELECT count(*) FROM matches"), 2);
     assert_int_equal(pgq_int("SELECT count(*) FROM feed_events"), 0);
     assert_int_equal(pgq_int("SELECT count(*) FROM source_offsets"), 0);
+    assert_int_equal(pgq_int("SELECT count(*) FROM rejected_documents"), 1);
+    assert_int_equal(
+        pgq_int("SELECT count(*) FROM rejected_documents WHERE seq IS NULL"),
+        1);
 }
 
 static void test_ack_owed_to_full_mailbox(void **state)
