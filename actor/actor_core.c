@@ -732,7 +732,6 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
     if (how->thread) {
         rc = actor__thread_start(a);
         if (rc != 0) {
-            atomic_store(&a->live, 0);
             goto out_unregister;
         }
     }
@@ -747,9 +746,9 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
             if (s) {
                 s->from_link = true;
                 actor__set_exit(&s->why, ACTOR_EXIT_NOPROC, 0, NULL);
-                atomic_fetch_add(&a->exits_queued, 1);
-                mbox_push(a, &s->hdr);
-                atomic_fetch_add(&a->len, 1);
+                /* As any exit signal: counted, and a thread woken (it
+                 * may be waiting already). */
+                actor__send_sys(a->pid, &s->hdr);
             }
         }
     }
@@ -769,6 +768,9 @@ out_unregister:
     /* Someone may have found the name already: retire the pid for good,
      * and tell a link, a monitor or a wait on it that it never lived. */
     retire_pid(a);
+    if (a->thread) {
+        actor__thread_discard(a); /* no sender can be waking it now */
+    }
     actor__set_exit(&a->exit, ACTOR_EXIT_NOPROC, 0, NULL);
     drain_dead(a);
     notify_waiters(a, a->pid, &a->exit);

@@ -184,7 +184,10 @@ int actor__sched_start(void);
 void actor__sched_stop(void);
 /* Queues @a for a turn (its sched flag is already set). */
 void actor__schedule(struct actor_ctx *a);
+/* Starts @a's thread. On failure a->thread is left for
+ * actor__thread_discard(), after the pid is retired. */
 int actor__thread_start(struct actor_ctx *a);
+void actor__thread_discard(struct actor_ctx *a);
 void actor__thread_wake(struct actor_ctx *a);
 bool actor__manual_step(void);
 void actor__thread_exit(struct actor_ctx *a); /* core: ends a blocking actor */

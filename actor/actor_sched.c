@@ -429,12 +429,16 @@ int actor__thread_start(struct actor_ctx *a)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&t->tid, &attr, thread_main, a);
     pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        a->thread = NULL;
-        pthread_mutex_destroy(&t->lock);
-        pthread_cond_destroy(&t->cond);
-        free(t);
-        return -rc;
-    }
-    return 0;
+    /* On failure @t stays: a sender that found the actor by name may be
+     * waking it; actor__thread_discard() frees it once none is pinned. */
+    return -rc;
+}
+
+void actor__thread_discard(struct actor_ctx *a)
+{
+    struct actor__thread *t = a->thread;
+    a->thread = NULL;
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->cond);
+    free(t);
 }

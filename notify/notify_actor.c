@@ -495,21 +495,26 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static int http_request(struct notify_state *st, struct http_session *h,
                         struct lws *wsi)
 {
-    char *uri;
-    int uri_len;
-    int meth = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
-    bool head = meth == LWSHUMETH_HEAD;
+    /* The method by its URI header: lws numbers methods differently
+     * depending on how it was built. */
+    bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+    bool get = !head && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    char uri[16] = "";
+    if (head || get) {
+        lws_hdr_copy(wsi, uri, sizeof(uri),
+                     head ? WSI_TOKEN_HEAD_URI : WSI_TOKEN_GET_URI);
+    }
     uint32_t want = NOTIFY_READY_DATABASE | NOTIFY_READY_MODEL;
     unsigned status = HTTP_STATUS_OK;
     const char *allow = NULL;
     notify__http_out_release(&h->out);
-    if (meth != LWSHUMETH_GET && !head) {
+    if (!head && !get) {
         /* Read-only probes; a body we do not read closes the connection. */
         status = HTTP_STATUS_METHOD_NOT_ALLOWED;
         allow = "GET, HEAD";
         h->out.close = true;
         actor_buf_str(&h->out.body, "method not allowed\n");
-    } else if (uri_len == 8 && memcmp(uri, "/healthz", 8) == 0) {
+    } else if (strcmp(uri, "/healthz") == 0) {
         actor_buf_str(&h->out.body, "ok\n");
     } else if ((st->ready & want) == want) {
         actor_buf_str(&h->out.body, "ready\n");
