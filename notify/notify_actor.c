@@ -81,15 +81,29 @@ struct notify_state {
     lws_sorted_usec_list_t close_wait; /* ends the closing grace */
     struct actor_metric *counter[16];  /* by counters[] */
     uint64_t published[16];            /* what each counter has so far */
-    struct actor_metric *clients, *too_large, *latency, *upstream, *pass;
+    struct actor_metric *clients, *too_large, *throttled, *latency, *upstream,
+        *pass;
 };
 
 /* Per-session data of a WebSocket connection. */
+/*
+ * What a client may send: CLIENT_BURST messages at once, then CLIENT_RATE
+ * a second (a token bucket, in thousandths of a message). Past that its
+ * reading pauses until the next message is due; nothing is dropped. The
+ * page sends a few a minute, but each subscribe to "*" owes a snapshot of
+ * every match: one client streaming them must not take the service
+ * thread from everyone else.
+ */
+#define CLIENT_RATE  50
+#define CLIENT_BURST 100
+
 struct ws_session {
     struct notify__client c; /* linked in the hub while open */
     bool linked;
     char *rx; /* a message arriving in pieces, or NULL */
     uint32_t rx_len;
+    int64_t budget;    /* thousandths of a message; below 0: paused */
+    int64_t budget_ms; /* when it was last topped up */
 };
 
 /* Per-session data of an HTTP request to /healthz or /readyz. */
@@ -370,6 +384,23 @@ static void end_pass(struct notify__service *svc)
 
 /* Collects a message that may arrive in several pieces, then hands it to
  * the hub. Returns 0, or -1 to close (too large). */
+/* A whole message came: it costs one from the budget; when that runs
+ * out, reading pauses until the next is due (LWS_CALLBACK_TIMER). */
+static void spend(struct notify_state *st, struct ws_session *s,
+                  struct lws *wsi)
+{
+    int64_t now = actor_now_ms();
+    int64_t budget = s->budget + (now - s->budget_ms) * CLIENT_RATE;
+    s->budget_ms = now;
+    s->budget =
+        (budget < CLIENT_BURST * 1000 ? budget : CLIENT_BURST * 1000) - 1000;
+    if (s->budget < 0) {
+        actor_metric_add(st->throttled, 1);
+        lws_rx_flow_control(wsi, 0);
+        lws_set_timer_usecs(wsi, (-s->budget / CLIENT_RATE + 1) * 1000);
+    }
+}
+
 static int ws_receive(struct notify_state *st, struct ws_session *s,
                       struct lws *wsi, const char *in, size_t len)
 {
@@ -399,6 +430,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
             if (rc != 0) {
                 notify__service_fail(&st->svc, rc, "receive");
             }
+            spend(st, s, wsi);
         }
         return 0;
     }
@@ -425,6 +457,7 @@ static int ws_receive(struct notify_state *st, struct ws_session *s,
     if (rc != 0) {
         notify__service_fail(&st->svc, rc, "receive");
     }
+    spend(st, s, wsi);
     return 0;
 }
 
@@ -463,11 +496,17 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return -1;
         }
         s->linked = true;
+        s->budget = CLIENT_BURST * 1000;
+        s->budget_ms = actor_now_ms();
         actor_metric_set(st->clients, st->hub->n_clients);
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:
         return ws_receive(st, s, wsi, in, len);
+    case LWS_CALLBACK_TIMER:
+        /* The next message is due: read on. */
+        lws_rx_flow_control(wsi, 1);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return ws_writeable(st, s, wsi);
     case LWS_CALLBACK_CLOSED:
@@ -576,6 +615,10 @@ static void register_metrics(struct notify_state *st)
     st->too_large = actor_metric_counter(
         "scorewire_notify_too_large_total",
         "Clients closed with 1009 for an oversized message", NULL);
+    st->throttled = actor_metric_counter(
+        "scorewire_notify_throttled_total",
+        "Times a client's reading paused: it sent faster than its budget",
+        NULL);
     st->latency = actor_metric_histogram(
         "scorewire_notify_latency_seconds",
         "From the feed's sent time to the write of the oldest delta in a frame",

@@ -335,6 +335,26 @@ def test_bad_frames_get_errors_and_oversized_closes():
             "scorewire_notify_client_errors_total") >= len(replies), timeout=10)
 
 
+def test_a_chatty_client_is_slowed_not_dropped():
+    """A client sending far more messages than its budget (100 at once,
+    then 50 a second) has its reading paused, not its messages dropped:
+    every ping gets its pong, in order, and the pauses are counted."""
+    with System("notify-chatty") as s:
+        c = WsClient(s.http_port)
+        n = 300
+        for i in range(n):
+            c.send_json({"op": "ping", "id": i})
+        ids = [m.get("id") for m in c.messages(
+            timeout=10, until=lambda m: m.get("id") == n - 1)
+            if m.get("type") == "pong"]
+        check(ids == list(range(n)),
+              f"{len(ids)} pongs of {n}, first gaps: "
+              f"{sorted(set(range(n)) - set(ids))[:5]}")
+        wait_until("the pauses counted", lambda: s.metric(
+            "scorewire_notify_throttled_total") > 0, timeout=10)
+        c.close()
+
+
 if __name__ == "__main__":
     run_tests([
         test_page_and_health_on_the_public_port,
@@ -342,4 +362,5 @@ if __name__ == "__main__":
         test_resume_with_since,
         test_slow_client_conflated_then_closed_others_unharmed,
         test_bad_frames_get_errors_and_oversized_closes,
+        test_a_chatty_client_is_slowed_not_dropped,
     ])
