@@ -15,7 +15,10 @@
 --                                      past it: no row ever lies above its
 --                                      source's acked_seq
 --   match_updates (match_id, version)  versions only grow per match
---   rejected_documents (id)            the writer's own counter, never reused
+--   rejected_documents (id)            the writer's own counter, never reused:
+--                                      each start of the store goes on above
+--                                      max(id) and above the clock's ms * 2^20
+--                                      (clear of a late commit's ids)
 --   matches / incidents                upserts guarded by version: an older
 --                                      image never overwrites a newer one
 -- Raw documents are bytea: the exact bytes received (a document may declare

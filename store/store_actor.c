@@ -492,6 +492,29 @@ static int flush(struct actor_ctx *ctx, struct store *s)
 
 /* ---- loading and requests ------------------------------------------------ */
 
+/*
+ * Where this incarnation's dead-letter ids start: above the highest one
+ * stored (adopt_load) and above the wall clock's milliseconds times 2^20.
+ * max(id) + 1 alone could give out an id again: a store restarted while
+ * its predecessor's commit was still in flight (the reply lost) reads the
+ * max without that commit's rows, and a second daemon on the same
+ * database reads the same max. The resend of the batch holding the reused
+ * id would then skip the new row as already stored. With the clock an
+ * incarnation starts clear of another one's ids unless that one gave out
+ * a million of them per millisecond between the two starts (or the clock
+ * stepped back that far). The ids still only grow, and fit a bigint until
+ * the year 2248.
+ */
+#define REJECTED_ID_CLOCK_BITS 20
+
+static uint64_t rejected_id_floor(int64_t wall_ms)
+{
+    if (wall_ms <= 0 || wall_ms > (INT64_MAX >> REJECTED_ID_CLOCK_BITS)) {
+        return 0;
+    }
+    return (uint64_t)wall_ms << REJECTED_ID_CLOCK_BITS;
+}
+
 /* Takes a load's offsets and dead-letter id as the store's own. */
 static int adopt_load(struct store *s, struct store_load *load)
 {
@@ -1140,6 +1163,7 @@ static int store_init(struct actor_ctx *ctx, void *arg, void **state)
     store__map_init(&s->owed);
     actor_buf_init(&s->name);
     metrics_init(&s->m);
+    s->rejected_id = rejected_id_floor(actor_wall_ms());
     set_db_up(s, false);
     const struct store__pg_config pg_cfg = {
         .conninfo = s->cfg.conninfo,
