@@ -19,6 +19,17 @@ async function cards(page) {
   })));
 }
 
+// Every team name shows whole: two teams that start alike ("Manchester
+// City", "Manchester United") must not read the same.
+async function checkNamesWhole(page, where) {
+  const cut = await page.$$eval('.team-name', (els) => els
+    .filter((el) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)
+    .map((el) => el.textContent));
+  if (cut.length) {
+    fail(`team names cut ${where}: ${cut.join(', ')}`);
+  }
+}
+
 async function main() {
   const { info, stop } = await startSystem();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'scorewire-browser-'));
@@ -86,7 +97,9 @@ async function main() {
       fail(`the page reported: ${problems.join('; ')}`);
     }
     await page.screenshot({ path: path.join(outDir, 'live.png'), fullPage: true });
+    await checkNamesWhole(page, 'at 1280 px');
     await page.setViewportSize({ width: 390, height: 844 });
+    await checkNamesWhole(page, 'at 390 px');
     await page.screenshot({ path: path.join(outDir, 'live-phone.png') });
     console.log(`ok: ${shown} matches, scores changed on ${changed}, final state matches;`
       + ` screenshots in ${outDir}`);
