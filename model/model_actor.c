@@ -18,6 +18,10 @@
  * reply can be lost (it met a full mailbox, the store restarted): without
  * one in LOAD_RETRY_MS the actor asks again, waiting twice as long each
  * time; a reply that comes once it is live is a late twin and is dropped.
+ * A reply that cannot say (the database is down, nothing newer pending)
+ * leaves it loading: it asks again every LOAD_UNKNOWN_MS, and its elements
+ * wait (the feeds' windows bound them), since only the stored state gives
+ * the versions to go on from.
  *
  * The store hears of every element, in the order they were applied: the
  * versions it writes and its per-event completion depend on it. So while
@@ -36,6 +40,7 @@
 
 #define LOAD_RETRY_MS     1000  /* first wait for the store's answer */
 #define LOAD_RETRY_MAX_MS 30000 /* longest */
+#define LOAD_UNKNOWN_MS   1000  /* "cannot say": asked again after */
 
 struct match {
     struct model__match m;
@@ -427,6 +432,25 @@ static int state_from(struct actor_ctx *ctx, const struct match *s,
     return -EAGAIN;
 }
 
+/*
+ * The store could not say (the database is down and it holds nothing newer
+ * of the match): keeps loading, holding what comes, and asks again soon.
+ * Starting empty instead would number versions from 1 again, below what
+ * browsers and the database have: the database's upserts would keep the
+ * old row, and its match_updates would collide with the stored versions.
+ */
+static int ask_later(struct actor_ctx *ctx, struct match *s)
+{
+    s->asked = false;
+    s->reask_ms = LOAD_UNKNOWN_MS;
+    struct actor_msg *t = actor_msg_new(sizeof(*t), MODEL__MSG_REASK);
+    if (!t) {
+        return -ENOMEM;
+    }
+    s->reask_timer = actor_send_after(ctx, LOAD_UNKNOWN_MS, t);
+    return s->reask_timer ? 0 : -ENOMEM;
+}
+
 static int on_loaded(struct actor_ctx *ctx, struct match *s,
                      struct store_loaded_msg *r)
 {
@@ -443,7 +467,7 @@ static int on_loaded(struct actor_ctx *ctx, struct match *s,
         model__match_release(&s->m);
         s->m = m;
     } else if (rc == -EAGAIN) {
-        model__match_set_gap(&s->m); /* a later full message heals it */
+        return ask_later(ctx, s);
     } else if (rc != 1) {
         return rc;
     }
