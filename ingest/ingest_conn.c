@@ -113,6 +113,7 @@ struct conn {
     bool input;    /* the framer has unconsumed input in rbuf */
     bool eof;
     int64_t last_in_ms; /* monotonic */
+    int64_t opened_ms;  /* monotonic: the start, for the login deadline */
     /* the parser actor */
     uint64_t parser;
     uint32_t inflight;
@@ -587,12 +588,12 @@ static int on_login(struct actor_ctx *ctx, struct conn *c,
 }
 
 /* Where tokens are configured, a peer that has not logged in is answered
- * and closed, and nothing it sent is kept. */
-static void unauthenticated(struct actor_ctx *ctx, struct conn *c, uint64_t seq)
+ * and closed, and nothing it sent is kept. @why goes to the log. */
+static void unauthenticated(struct actor_ctx *ctx, struct conn *c, uint64_t seq,
+                            const char *why)
 {
     actor_metric_add(ingest__m.rejected[INGEST__REASON_UNAUTHENTICATED], 1);
-    ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "document before login: closing", "peer",
-                 c->peer, NULL);
+    ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, why, "peer", c->peer, NULL);
     say_error(c, seq, "unauthenticated");
     begin_close(ctx, c, "no login");
 }
@@ -633,7 +634,7 @@ static int on_event(struct actor_ctx *ctx, struct conn *c,
     /* Not bound: the parser took it only because it names its source. */
     ACTOR_ASSERT(c->phase == P_OPEN && m->res.event_source[0]);
     if (c->env->tokens) {
-        unauthenticated(ctx, c, m->res.seq);
+        unauthenticated(ctx, c, m->res.seq, "document before login: closing");
         return 0;
     }
     int rc = bind_source(ctx, c, m->res.event_source, false, m->res.seq);
@@ -848,6 +849,16 @@ static int on_silence(struct actor_ctx *ctx, struct conn *c)
     if (!c->eof && (!has_room(c) || c->draining) && c->phase != P_CLOSING) {
         c->last_in_ms = now; /* we are not reading: not the peer's doing */
     }
+    /* Where tokens are configured, logging in is not optional: a peer that
+     * has not within the silence limit (bytes or not: a <ct/> now and then
+     * would keep it) gives up its connection slot. Without tokens a feed
+     * may name itself on its first event, whenever that comes. */
+    if (c->env->tokens && c->phase == P_OPEN && !c->eof &&
+        now - c->opened_ms >= limit) {
+        unauthenticated(ctx, c, 0,
+                        "no login within the silence limit: closing");
+        return 0;
+    }
     int64_t quiet = now - c->last_in_ms;
     int held = quiet >= limit ? kernel_outq(c->fd) : 0;
     if (held > 0) {
@@ -975,7 +986,7 @@ static int conn_init(struct actor_ctx *ctx, void *arg, void **state)
         goto out_parser;
     }
     c->armed = EPOLLIN;
-    c->last_in_ms = c->last_out_ms = actor_now_ms();
+    c->last_in_ms = c->last_out_ms = c->opened_ms = actor_now_ms();
     c->taken = UINT64_MAX;
     rc = start_timer(ctx, INGEST_MSG_HEARTBEAT, c->cfg->heartbeat_ms);
     if (rc == 0) {

@@ -576,6 +576,40 @@ static void test_no_login_with_tokens(void **state)
     assert_int_equal(fs.n_events + fs.n_rejected + fs.acked_reqs, 0);
 }
 
+/* Where tokens are configured, heartbeats do not stand in for a login:
+ * past the silence limit from its start, a peer that has not logged in
+ * is told so and closed (else a few hundred of them hold every slot). */
+static void test_login_deadline_with_tokens(void **state)
+{
+    (void)state;
+    uint64_t unauth =
+        metric(ingest__m.rejected[INGEST__REASON_UNAUTHENTICATED]);
+    struct client *cl = client_new();
+    int64_t waited = 0;
+    while (waited < INGEST_SILENCE_MS_DEFAULT - 5000) {
+        client_send(cl, "<ct/>");
+        run();
+        actor_advance_ms(5000);
+        waited += 5000;
+        run();
+    }
+    assert_false(client_is_closed(cl));
+    client_send(cl, "<ct/>");
+    actor_advance_ms(5000);
+    run();
+    const char *line = client_line(cl);
+    while (strcmp(line, "<ct/>") == 0) { /* the server's heartbeats */
+        line = client_line(cl);
+    }
+    assert_string_equal(line, "<error reason=\"unauthenticated\"/>");
+    actor_advance_ms(2000); /* the linger */
+    run();
+    assert_true(client_is_closed(cl));
+    client_free(cl);
+    assert_int_equal(metric(ingest__m.rejected[INGEST__REASON_UNAUTHENTICATED]),
+                     unauth + 1);
+}
+
 static void test_close_is_a_fin(void **state)
 {
     (void)state;
@@ -1591,6 +1625,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_login_without_tokens, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_login_deadline_with_tokens,
+                                        setup_tokens, teardown),
         cmocka_unit_test_setup_teardown(test_login_tokens, setup_tokens,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_login_with_tokens, setup_tokens,
