@@ -215,6 +215,10 @@ bool actor_is_alive(uint64_t pid);
 
 uint64_t actor_self(const struct actor_ctx *ctx);
 
+/* From a handler: the messages in the caller's mailbox behind the one it
+ * is handling (a push under way counts). */
+uint32_t actor_queued(const struct actor_ctx *ctx);
+
 /* The actor's kind (ops->name) and registered name (or NULL). */
 const char *actor_kind(const struct actor_ctx *ctx);
 const char *actor_name(const struct actor_ctx *ctx);
@@ -293,6 +297,9 @@ void actor_io_unwatch(struct actor_ctx *ctx, uint64_t watch);
 int actor_register(struct actor_ctx *ctx, const char *name);
 /* The pid registered under @name, or 0. */
 uint64_t actor_whereis(const char *name);
+/* Drops the caller's name (Erlang's unregister/1); its pid stays good.
+ * Returns 0 or -ENOENT (it had none). */
+int actor_unregister(struct actor_ctx *ctx);
 
 /* ---- blocking actors -------------------------------------------------- */
 

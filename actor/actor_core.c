@@ -697,6 +697,8 @@ int actor__spawn(const struct actor_spawn *how, uint64_t ack_to, uint64_t *pid)
     a->trap_exit = false;
     a->exit_pending = false;
     a->in_turn = false;
+    a->turn_popped = 0;
+    a->dropped_name = NULL;
     memset(&a->exit, 0, sizeof(a->exit));
     memset(&a->links, 0, sizeof(a->links));
     memset(&a->timers, 0, sizeof(a->timers));
@@ -802,6 +804,25 @@ const char *actor_kind(const struct actor_ctx *ctx)
 const char *actor_name(const struct actor_ctx *ctx)
 {
     return ctx ? atomic_load(&((struct actor_ctx *)ctx)->name) : NULL;
+}
+
+uint32_t actor_queued(const struct actor_ctx *ctx)
+{
+    /* len falls by a turn's count only when the turn ends. */
+    uint32_t len = atomic_load(&((struct actor_ctx *)ctx)->len);
+    return len > ctx->turn_popped ? len - ctx->turn_popped : 0;
+}
+
+int actor_unregister(struct actor_ctx *ctx)
+{
+    char *name = atomic_exchange(&ctx->name, NULL);
+    if (!name) {
+        return -ENOENT;
+    }
+    actor__registry_del(name, ctx->pid);
+    free(ctx->dropped_name);
+    ctx->dropped_name = name;
+    return 0;
 }
 
 struct actor_ctx *actor__current(void)
@@ -1201,6 +1222,8 @@ static void do_exit(struct actor_ctx *a)
     actor__vec_free(&a->watches);
     monvec_free(&a->monitors);
     monvec_free(&a->monitored_by);
+    free(a->dropped_name);
+    a->dropped_name = NULL;
     a->ops = NULL;
     a->phase = ACTOR__FREE;
     /* `thread` stays set (spawn clears it): actor_runtime_stop() must not
@@ -1268,8 +1291,10 @@ bool actor__turn(struct actor_ctx *a, unsigned max)
             break;
         }
         popped++;
+        a->turn_popped = popped;
         dispatch(a, msg);
     }
+    a->turn_popped = 0;
     if (popped) {
         atomic_fetch_sub(&a->len, popped);
     }
@@ -1496,6 +1521,8 @@ static void abandon(struct actor_ctx *a)
     actor__vec_free(&a->watches);
     monvec_free(&a->monitors);
     monvec_free(&a->monitored_by);
+    free(a->dropped_name);
+    a->dropped_name = NULL;
     a->ops = NULL;
     a->phase = ACTOR__FREE;
     slot_free((uint32_t)(a->pid & PIN_MASK) - 1);

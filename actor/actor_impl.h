@@ -92,6 +92,8 @@ struct actor_ctx {
     uint32_t restarts;
     _Atomic bool is_sup;
     char *_Atomic name; /* registered name, freed at exit */
+    char *dropped_name; /* actor_unregister()'s: a pinned reader may still
+                           hold it, so it is freed at exit */
 
     /* producers: a cache line of their own (the only one they write) */
     _Alignas(ACTOR__CACHELINE) struct actor_msg *_Atomic head;
@@ -112,6 +114,7 @@ struct actor_ctx {
     bool trap_exit;
     bool exit_pending;
     bool in_turn;
+    uint32_t turn_popped; /* messages taken so far in this turn */
     struct actor_exit exit;
     struct actor__vec links;
     struct actor__vec timers;          /* active timer ids */

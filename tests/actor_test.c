@@ -483,6 +483,39 @@ static void test_registry(void **state)
     probe_stop(b);
 }
 
+/* unregister/1: the name goes, the pid stays good; actor_queued() counts
+ * what waits behind the message being handled. */
+static void test_unregister_and_queued(void **state)
+{
+    (void)state;
+    uint64_t a = probe_spawn("a", NULL);
+    actor_run_until_idle();
+    probe_send_type(NULL, a, PROBE_UNREGISTER);
+    probe_send_value(NULL, a, 1);
+    probe_send_value(NULL, a, 2);
+    actor_run_until_idle();
+    struct probe_rec *r = probe_rec("a");
+    assert_int_equal(r->queued, 2);
+    assert_int_equal(r->unregister_rc, 0);
+    assert_int_equal(actor_whereis("a"), 0);
+    assert_true(actor_is_alive(a));
+    assert_int_equal(r->n_values, 2);
+    struct actor_info info;
+    assert_int_equal(actor_info_get(a, &info), 0);
+    assert_string_equal(info.name, "");
+    /* the name is free for another; a second unregister has none */
+    uint64_t b = probe_spawn("a", &(struct probe_cfg){.rec = "b"});
+    assert_int_equal(actor_whereis("a"), b);
+    probe_send_type(NULL, a, PROBE_UNREGISTER);
+    actor_run_until_idle();
+    assert_int_equal(r->queued, 0);
+    assert_int_equal(r->unregister_rc, -ENOENT);
+    assert_int_equal(actor_whereis("a"), b);
+    probe_stop(a);
+    probe_stop(b);
+    assert_int_equal(actor_whereis("a"), 0);
+}
+
 /* ---- fds -------------------------------------------------------------- */
 
 static void test_io_watch(void **state)
@@ -710,6 +743,8 @@ int main(void)
                                         probe_teardown),
         cmocka_unit_test_setup_teardown(test_demonitor_with_down_queued,
                                         probe_setup, probe_teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_and_queued, probe_setup,
+                                        probe_teardown),
         cmocka_unit_test_setup_teardown(test_registry, probe_setup,
                                         probe_teardown),
         cmocka_unit_test_setup_teardown(test_io_watch, probe_setup,

@@ -189,6 +189,10 @@ static int handle_locked(struct actor_ctx *ctx, void *state,
     case PROBE_INIT_DONE:
         actor_init_done(ctx);
         return 0;
+    case PROBE_UNREGISTER:
+        r->queued = actor_queued(ctx);
+        r->unregister_rc = actor_unregister(ctx);
+        return 0;
     case PROBE_ECHO: {
         struct actor_msg *v = probe_value_msg(m->value);
         actor_send_or_free(ctx, m->pid, v);

@@ -22,8 +22,9 @@ enum probe_type {
     PROBE_BURST,        /* send count values to pid, counting refusals */
     PROBE_FD,           /* watch fd for input */
     PROBE_UNWATCH,
-    PROBE_INIT_DONE, /* deferred init is done */
-    PROBE_ECHO,      /* reply value to pid */
+    PROBE_INIT_DONE,  /* deferred init is done */
+    PROBE_ECHO,       /* reply value to pid */
+    PROBE_UNREGISTER, /* drop its name; note actor_queued() */
 };
 
 struct probe_msg {
@@ -72,6 +73,8 @@ struct probe_rec {
     int fd;
     uint64_t pid;                /* latest incarnation */
     long init_order, stop_order; /* global order of the last init, stop */
+    int unregister_rc;           /* PROBE_UNREGISTER's */
+    uint32_t queued;             /* actor_queued() at PROBE_UNREGISTER */
 };
 
 extern const struct actor_ops probe_ops;
