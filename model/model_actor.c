@@ -34,13 +34,15 @@
  * abandoned, postponed), a timer is set for the retention period from that
  * change; any later change sets it again or cancels it. When it fires the
  * actor ends normally (a transient child: not restarted) once its outbox
- * is empty. An element that comes after that finds no actor and starts a
- * new one, which loads the match back from the store.
+ * is empty and nothing waits in its mailbox (model__retire(): see
+ * model_route.c). An element that comes after that finds no actor and
+ * starts a new one, which loads the match back from the store.
  */
 
 #define LOAD_RETRY_MS     1000  /* first wait for the store's answer */
 #define LOAD_RETRY_MAX_MS 30000 /* longest */
 #define LOAD_UNKNOWN_MS   1000  /* "cannot say": asked again after */
+#define RETIRE_RECHECK_MS 1000  /* retention over, mail waiting: again */
 
 struct match {
     struct model__match m;
@@ -134,6 +136,8 @@ static int store_outcome(struct actor_ctx *ctx, struct match *s,
     return to_store(ctx, s, m);
 }
 
+static void retire(struct actor_ctx *ctx, struct match *s);
+
 /* The store has room: sends what waits, in order, until it is full again. */
 static void flush(struct actor_ctx *ctx, struct match *s)
 {
@@ -149,7 +153,7 @@ static void flush(struct actor_ctx *ctx, struct match *s)
         }
     }
     if (s->retiring) {
-        actor_exit_self(ctx, ACTOR_EXIT_NORMAL);
+        retire(ctx, s);
     }
 }
 
@@ -243,6 +247,17 @@ static bool is_finished(const char *phase)
     return false;
 }
 
+/* Sets the retention timer to fire in @ms. Returns 0 or -ENOMEM. */
+static int retain_in(struct actor_ctx *ctx, struct match *s, uint32_t ms)
+{
+    struct actor_msg *t = actor_msg_new(sizeof(*t), MODEL__MSG_RETAIN);
+    if (!t) {
+        return -ENOMEM;
+    }
+    s->retain_timer = actor_send_after(ctx, ms, t);
+    return s->retain_timer ? 0 : -ENOMEM;
+}
+
 /* After a change (or on becoming live): (re)sets the retention timer of a
  * finished match, from the time of its last change. Returns 0 or
  * -ENOMEM. */
@@ -259,24 +274,39 @@ static int retention(struct actor_ctx *ctx, struct match *s)
     uint32_t keep = model__retention_ms();
     int64_t age = actor_wall_ms() - s->m.image->updated_ms;
     uint32_t ms = age <= 0 ? keep : age >= keep ? 0 : keep - (uint32_t)age;
-    struct actor_msg *t = actor_msg_new(sizeof(*t), MODEL__MSG_RETAIN);
-    if (!t) {
-        return -ENOMEM;
+    return retain_in(ctx, s, ms);
+}
+
+/*
+ * Ends the actor, its outbox empty, unless something waits in its mailbox:
+ * model__retire() drops the name only when nothing does, under the lock a
+ * route sends under, so no element can land behind the end (it would be
+ * freed unhandled, and reported lost though nothing failed). Otherwise
+ * what came is handled first and retention looks again in
+ * RETIRE_RECHECK_MS (a change resets it anyway).
+ */
+static void retire(struct actor_ctx *ctx, struct match *s)
+{
+    s->retiring = false;
+    if (!model__retire(ctx)) {
+        if (!s->retain_timer && retain_in(ctx, s, RETIRE_RECHECK_MS) != 0) {
+            actor_fail(ctx, "retention: out of memory");
+        }
+        return;
     }
-    s->retain_timer = actor_send_after(ctx, ms, t);
-    return s->retain_timer ? 0 : -ENOMEM;
+    actor_log(ctx, ACTOR_LOG_DEBUG, "match retired", "match", match_id(s),
+              "phase", s->m.image->phase, NULL);
+    actor_exit_self(ctx, ACTOR_EXIT_NORMAL);
 }
 
 static int on_retain(struct actor_ctx *ctx, struct match *s)
 {
     s->retain_timer = 0;
-    actor_log(ctx, ACTOR_LOG_DEBUG, "match retired", "match", match_id(s),
-              "phase", s->m.image->phase, NULL);
     if (s->outbox.n > 0) {
         s->retiring = true; /* flush() ends us */
         return 0;
     }
-    actor_exit_self(ctx, ACTOR_EXIT_NORMAL);
+    retire(ctx, s);
     return 0;
 }
 

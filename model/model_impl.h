@@ -225,6 +225,12 @@ int model__match_name(char buf[MODEL__NAME_MAX], const char *id);
 int model__start_match(const char *name, struct model__start *start,
                        uint64_t *pid);
 
+/* From a match actor's handler: drops its name and returns true when
+ * nothing waits in its mailbox, atomically with respect to model_route();
+ * else false, and it keeps its name. Then it may end without an element
+ * landing behind it. */
+bool model__retire(struct actor_ctx *ctx);
+
 /* Reports element @index of @ev (not consumed) to the store as MODEL_LOST,
  * from any thread, best effort (logged when it cannot be sent). */
 void model__report_lost(struct event *ev, uint32_t index);

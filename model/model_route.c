@@ -1,6 +1,7 @@
 /* model/model_route.c - finding a match's actor (starting it on first
  * sight) and the messages that travel to match actors. */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,58 @@
  * senders, then drops the name). A route that meets that moment sees the
  * old pid by name and -ESRCH from the send; it looks again, and again
  * (yielding) until the name is gone or taken by the next incarnation: a
- * short, bounded wait, never a lost element for a match that is merely
- * restarting or retiring.
+ * short, bounded wait for a match that is restarting.
+ *
+ * An element already queued when its actor ends is freed unhandled and
+ * reported lost: the price of a crash, by design (restart from the stored
+ * state), but not of a retirement, which nothing forces. So a route looks
+ * the name up and sends under a lock (one of ROUTE_LOCKS, by the name's
+ * hash), and a retiring actor drops its name under the same lock only
+ * when its mailbox is empty (model__retire). An element is then either
+ * queued before the check, which keeps the actor, or routed after the
+ * name is gone, to the next incarnation. The lock is held for a lookup
+ * and a push, never across a spawn (that waits for the supervisor).
  */
 
 #define ROUTE_ATTEMPTS    100
+#define ROUTE_LOCKS       64
 #define MATCH_SHUTDOWN_MS 1000 /* a match actor's stop does not block */
+
+static pthread_mutex_t route_locks[ROUTE_LOCKS];
+static pthread_once_t route_locks_once = PTHREAD_ONCE_INIT;
+
+static void route_locks_init(void)
+{
+    for (size_t i = 0; i < ROUTE_LOCKS; i++) {
+        pthread_mutex_init(&route_locks[i], NULL);
+    }
+}
+
+static pthread_mutex_t *route_lock(const char *name)
+{
+    pthread_once(&route_locks_once, route_locks_init);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+    return &route_locks[h % ROUTE_LOCKS];
+}
+
+bool model__retire(struct actor_ctx *ctx)
+{
+    const char *name = actor_name(ctx);
+    if (!name) {
+        return true; /* nobody finds it by name */
+    }
+    pthread_mutex_t *lock = route_lock(name);
+    pthread_mutex_lock(lock);
+    bool idle = actor_queued(ctx) == 0;
+    if (idle) {
+        actor_unregister(ctx);
+    }
+    pthread_mutex_unlock(lock);
+    return idle;
+}
 
 int model__match_name(char buf[MODEL__NAME_MAX], const char *id)
 {
@@ -127,19 +174,27 @@ int model_route(struct actor_ctx *ctx, struct event *ev, uint32_t index)
     if (!e) {
         return -ENOMEM;
     }
+    pthread_mutex_t *lock = route_lock(name);
     int rc = -ESRCH;
     for (int attempt = 0; attempt < ROUTE_ATTEMPTS && rc == -ESRCH; attempt++) {
-        if (attempt > 1) {
+        if (attempt > 2) {
             sched_yield(); /* the old incarnation is ending: let it */
         }
+        pthread_mutex_lock(lock);
         uint64_t pid = actor_whereis(name);
+        if (pid) {
+            rc = actor_send(ctx, pid, &e->hdr);
+        }
+        pthread_mutex_unlock(lock);
         if (!pid) {
+            /* Started (or found started), it gets the element next time
+             * round, under the lock. */
             rc = model__start_match(name, NULL, &pid);
             if (rc != 0 && rc != -EEXIST) {
                 break;
             }
+            rc = -ESRCH;
         }
-        rc = actor_send(ctx, pid, &e->hdr);
     }
     if (rc == 0) {
         return 0;

@@ -1023,6 +1023,38 @@ static void test_retention(void **state)
     assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "ended"), 2);
 }
 
+/* A late correction queued behind the retention timer's message: the
+ * actor handles it instead of ending with it unread (freed, it would be
+ * reported lost and its event acked: a correction gone for good). */
+static void test_retention_with_mail_waiting(void **state)
+{
+    (void)state;
+    start_all(0, 0);
+    route1(1, EM("r1", NR(1), PHASE("ended")));
+    actor_run_until_idle();
+    uint64_t pid = pid_of("r1");
+    uint64_t lost = metric(model__metrics()->lost);
+    struct event_match em = EM("r1", NR(2), SCORE(1, 0));
+    struct event *ev = model_ev_new(SRC, 2, &em, 1);
+    struct feeder f = {.evs = &ev, .n = 1};
+    actor_advance_ms(60000); /* the timer's message is queued first */
+    spawn_feeder(&f);        /* then a source routes the correction */
+    actor_run_until_idle();
+    assert_true(f.done);
+    event_unref(ev);
+    assert_int_equal(metric(model__metrics()->lost), lost);
+    assert_int_equal(pid_of("r1"), pid);
+    assert_int_equal(count(&rec_store, MODEL_MSG_UPDATE, "r1"), 2);
+    const struct entry *e = nth_update(&rec_store, "r1", 1);
+    assert_int_equal(e->outcome, MODEL_APPLIED);
+    assert_int_equal(e->up->image->score_home, 1);
+    /* A retention period after the correction, it ends. */
+    actor_advance_ms(60000);
+    actor_run_until_idle();
+    assert_int_equal(pid_of("r1"), 0);
+    assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "r1"), 1);
+}
+
 /* ---- the loader ---------------------------------------------------------- */
 
 static const struct store_match stored[] = {
@@ -1196,6 +1228,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_feed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_with_mail_waiting, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_loader_starts_stored_matches_before_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_all, setup, teardown),
