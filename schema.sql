@@ -95,6 +95,8 @@ COMMENT ON COLUMN matches.version IS
 COMMENT ON COLUMN matches.start_at IS
     'fixture start; NULL when absent or not an RFC 3339 time (see start_text).';
 COMMENT ON COLUMN matches.clock_time IS 'MM:SS (minutes may exceed 99); NULL: no clock.';
+COMMENT ON COLUMN matches.clock_running IS
+    'NULL: the feed never said (a time alone, or no clock); the snapshot agrees.';
 COMMENT ON COLUMN matches.home_score IS 'NULL: no score yet (both scores are NULL).';
 COMMENT ON COLUMN matches.feed IS 'live, stale or offline: the state of its source''s feed.';
 COMMENT ON COLUMN matches.gap IS 'A msgnr gap not yet healed by a full message.';

@@ -836,12 +836,9 @@ int model__match_restore(struct model__match *m, const struct store_match *row)
     if (!id_is_valid(row->id) || row->version == 0) {
         return -EINVAL;
     }
-    /* The row keeps running as a boolean: without a time, "not running"
-     * is what an absent clock reads back as. */
-    int8_t running = row->clock_running != 0;
-    if (row->clock_seconds == EVENT_ABSENT && !running) {
-        running = EVENT_ABSENT;
-    }
+    int8_t running = row->clock_running == 0 || row->clock_running == 1
+                         ? row->clock_running
+                         : EVENT_ABSENT;
     const struct match_image fields = {
         .version = row->version,
         .msgnr = row->msgnr,

@@ -111,7 +111,7 @@ struct store_match {
     const char *start;     /* fixture start as the feed sent it */
     const char *phase;     /* NULL: no status yet */
     int32_t clock_seconds; /* EVENT_ABSENT: no clock yet */
-    int8_t clock_running;  /* 0 or 1 */
+    int8_t clock_running;  /* EVENT_ABSENT (never given), 0 or 1 */
     bool has_score;
     uint32_t score_home;
     uint32_t score_away;

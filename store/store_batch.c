@@ -374,14 +374,19 @@ static void encode_match(struct actor_buf *out, const struct match_image *img,
         put_null(out);
     }
     put_text(out, img->phase);
+    /* Time and running each NULL when never given: a clock that only
+     * said it runs, or only its time, reads back the same. */
     if (img->clock_seconds >= 0) {
         char clock[24];
         snprintf(clock, sizeof(clock), "%02d:%02d", img->clock_seconds / 60,
                  img->clock_seconds % 60);
         put_text(out, clock);
-        put_bool(out, img->clock_running == 1);
     } else {
         put_null(out);
+    }
+    if (img->clock_running == 0 || img->clock_running == 1) {
+        put_bool(out, img->clock_running == 1);
+    } else {
         put_null(out);
     }
     if (img->has_score) {

@@ -202,8 +202,9 @@ static bool fill_match(struct store_match *m, char **area, const PGresult *r,
         !parse_clock(PQgetvalue(r, row, M_CLOCK), &m->clock_seconds)) {
         return false;
     }
-    m->clock_running = !PQgetisnull(r, row, M_RUNNING) &&
-                       PQgetvalue(r, row, M_RUNNING)[0] == 't';
+    m->clock_running = PQgetisnull(r, row, M_RUNNING)
+                           ? EVENT_ABSENT
+                           : PQgetvalue(r, row, M_RUNNING)[0] == 't';
     m->has_score = !PQgetisnull(r, row, M_SCORE_HOME) &&
                    !PQgetisnull(r, row, M_SCORE_AWAY);
     uint64_t home = 0, away = 0;

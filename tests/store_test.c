@@ -233,7 +233,7 @@ static void fill_standard(struct store__batch *b, struct store__pending *p)
 
     struct change *c2 = make_change("sr:match:2", 1);
     c2->img.has_score = false;
-    c2->img.clock_seconds = EVENT_ABSENT;
+    c2->img.clock_seconds = EVENT_ABSENT; /* a clock that only said it runs */
     c2->img.has_msgnr = false;
     c2->img.start = "soon";
     c2->img.feed = MATCH_FEED_STALE;
@@ -679,7 +679,7 @@ static void test_batch_writes_rows(void **state)
                  " clock_time IS NULL, clock_running IS NULL,"
                  " home_score IS NULL, msgnr IS NULL, feed, gap)"
                  " FROM matches WHERE id = 'sr:match:2'"),
-        "1|t|soon|t|t|t|t|stale|t");
+        "1|t|soon|t|f|t|t|stale|t");
 
     /* incidents: i-1 as of version 2; i-2 removed at 2, keeping its data */
     assert_string_equal(
@@ -975,6 +975,7 @@ static void test_load_returns_what_was_written(void **state)
     assert_false(m->has_msgnr);
     assert_false(m->has_score);
     assert_int_equal(m->clock_seconds, EVENT_ABSENT);
+    assert_int_equal(m->clock_running, 1);
     assert_string_equal(m->start, "soon");
     assert_int_equal(m->feed, MATCH_FEED_STALE);
     assert_true(m->gap);
