@@ -778,7 +778,9 @@ int store__pg_stored(struct store__pg *pg, int64_t now_ms,
 /* ---- the start-up load --------------------------------------------------- */
 
 /* Phases after which a match changes no more (feed-protocol.md 3). */
-#define PHASE_OVER "('ended', 'abandoned', 'cancelled')"
+/* The phases the model retires a match in (model_actor.c is_finished()):
+ * one loaded at start-up would be retired at once, at every start. */
+#define PHASE_OVER "('ended', 'abandoned', 'cancelled', 'postponed')"
 
 /*
  * The load query: four result sets in one snapshot. %1$s filters matches

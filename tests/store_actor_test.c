@@ -737,8 +737,9 @@ static void test_load_all(void **state)
     feed("feed-a", 2, one, 1, false);
     feed("feed-b", 4, one, 1, false);
     actor_run_until_idle();
-    /* m:2 is over and old: the start-up load leaves it out. */
-    pgq_exec("UPDATE matches SET phase = 'ended',"
+    /* m:2 is over (postponed, a phase the model retires like ended) and
+     * old: the start-up load leaves it out. */
+    pgq_exec("UPDATE matches SET phase = 'postponed',"
              " updated_at = now() - interval '3 days' WHERE id = 'm:2'");
     store_stop();
 
