@@ -680,10 +680,20 @@ static int on_rejected(struct actor_ctx *ctx, struct conn *c,
                  "reason", reason, "seq",
                  res->seq ? ACTOR_LOG_INT(res->seq) : "", "detail", res->detail,
                  "peer", c->peer, NULL);
-    say_error(c, res->seq, reason);
-    if (c->env->tokens && c->phase != P_BOUND) {
-        begin_close(ctx, c, "no login");
-        return 0;
+    if (res->was_login && c->phase == P_OPEN) {
+        /* A login it cannot read is refused like any other (SFP/1 section
+         * 2): the peer waits for a <login> reply, not an <error>. With
+         * tokens nothing of it is kept; without, it is a dead letter. */
+        refuse(ctx, c, "", reason);
+        if (c->env->tokens) {
+            return 0;
+        }
+    } else {
+        say_error(c, res->seq, reason);
+        if (c->env->tokens && c->phase != P_BOUND) {
+            begin_close(ctx, c, "no login");
+            return 0;
+        }
     }
     bool uses_seq = c->phase == P_BOUND && res->seq &&
                     (res->reason == INGEST__REASON_BAD_ATTRIBUTE ||

@@ -268,6 +268,7 @@ struct ingest__result {
     char event_source[INGEST_SOURCE_MAX + 1]; /* EVENT: the event's own
                                  `source` attribute, or "" */
     char root[32];    /* UNKNOWN: the root's name, maybe cut */
+    bool was_login;   /* REJECTED: a <login> (its peer waits for a reply) */
     char detail[128]; /* REJECTED: why, for people; printable ASCII */
 };
 

@@ -1338,6 +1338,7 @@ static int finish(struct ingest__parser *p, enum XML_Status st)
     }
     if (res->reason != INGEST__REASON_NONE) {
         res->kind = INGEST__DOC_REJECTED;
+        res->was_login = p->root == ROOT_LOGIN;
         return 0;
     }
     switch (p->root) {

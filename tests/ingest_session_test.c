@@ -576,6 +576,37 @@ static void test_no_login_with_tokens(void **state)
     assert_int_equal(fs.n_events + fs.n_rejected + fs.acked_reqs, 0);
 }
 
+/* A login the parser rejects is refused with a login reply (its peer
+ * waits for one), with the parser's reason, and closed. Without tokens
+ * it is kept as a dead letter; with them nothing of it is. */
+static void expect_login_refused(const char *doc, int dead_letters)
+{
+    struct client *cl = client_new();
+    assert_string_equal(exchange(cl, doc),
+                        "<login result=\"invalid\" reason=\"bad_attribute\"/>");
+    run();
+    actor_advance_ms(2000); /* the linger */
+    run();
+    assert_true(client_is_closed(cl));
+    client_free(cl);
+    assert_int_equal(fs.n_rejected, dead_letters);
+}
+
+static void test_unreadable_login_refused(void **state)
+{
+    (void)state;
+    expect_login_refused("<login version=\"1\"/>", 1);
+}
+
+static void test_unreadable_login_refused_with_tokens(void **state)
+{
+    (void)state;
+    char doc[INGEST_TOKEN_MAX + 64];
+    snprintf(doc, sizeof(doc), "<login source=\"feed-t\" token=\"%0*d\"/>",
+             (int)INGEST_TOKEN_MAX + 1, 7);
+    expect_login_refused(doc, 0);
+}
+
 /* Where tokens are configured, heartbeats do not stand in for a login:
  * past the silence limit from its start, a peer that has not logged in
  * is told so and closed (else a few hundred of them hold every slot). */
@@ -1625,6 +1656,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_login_without_tokens, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_login_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unreadable_login_refused_with_tokens, setup_tokens, teardown),
         cmocka_unit_test_setup_teardown(test_login_deadline_with_tokens,
                                         setup_tokens, teardown),
         cmocka_unit_test_setup_teardown(test_login_tokens, setup_tokens,
