@@ -34,9 +34,11 @@ struct app_config {
     unsigned batch_ms;         /* ms after a batch's first row */
     unsigned store_backlog;    /* rows held during an outage */
     unsigned store_backlog_mb; /* ... or MiB of them */
-    unsigned store_retention;  /* s: ended matches loaded at start-up */
+    unsigned store_retention;  /* s: finished matches loaded at start-up */
     /* model */
-    unsigned retention; /* s: a finished match stays in memory */
+    unsigned retention;      /* s: a finished match stays in memory */
+    unsigned idle_retention; /* s: an unfinished one without a change (also
+                                the start-up load's bound for it) */
     /* notify */
     unsigned max_clients; /* WebSocket connections in total */
     unsigned ws_flush_ms; /* the shortest time between two frames to a "*"

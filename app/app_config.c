@@ -68,6 +68,9 @@ static const struct opt opts[] = {
      "seconds an ended match is still loaded at start-up (0: always)"},
     {"retention", OPT_UINT, OFF(retention), "600",
      "seconds a finished match stays in memory after its last change"},
+    {"idle-retention", OPT_UINT, OFF(idle_retention), "86400",
+     "seconds an unfinished match without a change stays in memory, and "
+     "is still loaded at start-up (0: for ever)"},
     {"max-clients", OPT_UINT, OFF(max_clients), "16384",
      "WebSocket connections in total"},
     {"ws-flush-ms", OPT_UINT, OFF(ws_flush_ms), "20",

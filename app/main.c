@@ -141,12 +141,17 @@ static int build_tree(const struct app_config *cfg)
     store_cfg.backlog_rows = cfg->store_backlog;
     store_cfg.backlog_bytes = (uint64_t)cfg->store_backlog_mb << 20;
     store_cfg.retention_s = cfg->store_retention;
+    store_cfg.idle_s = cfg->idle_retention;
     int rc = store_child_spec(&store_cfg, &pipeline_children[P_STORE]);
     if (rc != 0) {
         return rc;
     }
 
     model_cfg.retention_ms = cfg->retention * 1000u;
+    /* ms in 32 bits: 49 days at most */
+    model_cfg.idle_ms = cfg->idle_retention < UINT32_MAX / 1000u
+                            ? cfg->idle_retention * 1000u
+                            : UINT32_MAX / 1000u * 1000u;
     rc = model_child_spec(&model_cfg, &pipeline_children[P_MODEL]);
     if (rc != 0) {
         return rc;

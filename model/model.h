@@ -61,6 +61,9 @@ struct model_config {
      * stops (its state stays in the database; an element for it later
      * brings it back from there). ms; 0: MODEL_RETENTION_DEFAULT_MS. */
     uint32_t retention_ms;
+    /* The same for an unfinished match without a change for this long (a
+     * match its provider abandoned without an end). ms; 0: it stays. */
+    uint32_t idle_ms;
     /* Mailbox of each match actor, in messages; 0: ACTOR_MAILBOX_DEFAULT. */
     uint32_t match_mailbox;
 };

@@ -32,7 +32,9 @@
  *
  * Retention: when a change leaves the match finished (ended, cancelled,
  * abandoned, postponed), a timer is set for the retention period from that
- * change; any later change sets it again or cancels it. When it fires the
+ * change; any later change sets it again. An unfinished match has the idle
+ * retention (a day by default: a match its provider abandoned without an
+ * end), checked against its last change when it fires. When it fires the
  * actor ends normally (a transient child: not restarted) once its outbox
  * is empty and nothing waits in its mailbox (model__retire(): see
  * model_route.c). An element that comes after that finds no actor and
@@ -59,6 +61,8 @@ struct match {
     bool notify_owed;          /* notify missed updates: a snapshot is due
                                   when it has room */
     bool retiring;             /* retention is over: end once flushed */
+    bool retain_idle;          /* retain_timer is the idle retention's */
+    int64_t changed_ms;        /* the last change, on actor_now_ms()'s clock */
 };
 
 static const char *match_id(const struct match *s)
@@ -258,23 +262,49 @@ static int retain_in(struct actor_ctx *ctx, struct match *s, uint32_t ms)
     return s->retain_timer ? 0 : -ENOMEM;
 }
 
-/* After a change (or on becoming live): (re)sets the retention timer of a
- * finished match, from the time of its last change. Returns 0 or
- * -ENOMEM. */
+/* How long the match stays after its last change, in ms (0: for ever):
+ * the retention when finished, else the idle retention. */
+static uint32_t keep_ms(const struct match *s)
+{
+    return is_finished(s->m.image->phase) ? model__retention_ms()
+                                          : model__idle_ms();
+}
+
+/* What is left of @keep ms since the last change. */
+static uint32_t left_ms(const struct match *s, uint32_t keep)
+{
+    int64_t age = actor_now_ms() - s->changed_ms;
+    return age <= 0 ? keep : age >= keep ? 0 : keep - (uint32_t)age;
+}
+
+/*
+ * After a change (or on becoming live): sets the retention timer from the
+ * time of the last change. A finished match's is set again at each change
+ * (its period is short); an unfinished one's (the idle retention, a day)
+ * is left running, and looks at the match's age when it fires, so a
+ * clock tick does not cost a timer. Returns 0 or -ENOMEM.
+ */
 static int retention(struct actor_ctx *ctx, struct match *s)
 {
+    /* The change's time on the runtime's clock (the image's is the wall
+     * clock's; a restored one may be old). */
+    int64_t age = actor_wall_ms() - s->m.image->updated_ms;
+    s->changed_ms = actor_now_ms() - (age > 0 ? age : 0);
+    bool finished = is_finished(s->m.image->phase);
     if (s->retain_timer) {
+        if (!finished && s->retain_idle) {
+            return 0;
+        }
         actor_cancel_timer(ctx, s->retain_timer);
         s->retain_timer = 0;
     }
     s->retiring = false;
-    if (!is_finished(s->m.image->phase)) {
+    uint32_t keep = keep_ms(s);
+    if (keep == 0) {
         return 0;
     }
-    uint32_t keep = model__retention_ms();
-    int64_t age = actor_wall_ms() - s->m.image->updated_ms;
-    uint32_t ms = age <= 0 ? keep : age >= keep ? 0 : keep - (uint32_t)age;
-    return retain_in(ctx, s, ms);
+    s->retain_idle = !finished;
+    return retain_in(ctx, s, left_ms(s, keep));
 }
 
 /*
@@ -302,6 +332,14 @@ static void retire(struct actor_ctx *ctx, struct match *s)
 static int on_retain(struct actor_ctx *ctx, struct match *s)
 {
     s->retain_timer = 0;
+    uint32_t keep = keep_ms(s);
+    if (keep == 0) {
+        return 0; /* unfinished, kept for ever */
+    }
+    uint32_t left = left_ms(s, keep);
+    if (left > 0) {
+        return retain_in(ctx, s, left); /* changed since it was set */
+    }
     if (s->outbox.n > 0) {
         s->retiring = true; /* flush() ends us */
         return 0;

@@ -237,6 +237,7 @@ void model__report_lost(struct event *ev, uint32_t index);
 
 /* The configuration in force: model_child_spec()'s, or the defaults. */
 uint32_t model__retention_ms(void);
+uint32_t model__idle_ms(void); /* 0: unfinished matches stay */
 uint32_t model__match_mailbox(void);
 
 /* Series of the model (counters are process-wide; see CONTRACTS.md). */

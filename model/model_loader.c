@@ -32,6 +32,12 @@ uint32_t model__retention_ms(void)
                                     : MODEL_RETENTION_DEFAULT_MS;
 }
 
+uint32_t model__idle_ms(void)
+{
+    const struct model_config *cfg = atomic_load(&config);
+    return cfg ? cfg->idle_ms : 0;
+}
+
 uint32_t model__match_mailbox(void)
 {
     const struct model_config *cfg = atomic_load(&config);

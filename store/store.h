@@ -160,8 +160,10 @@ struct store_config {
                                  which an outage stops the mailbox's draining */
     uint64_t backlog_bytes;   /* ... or bytes of rows in the batch (raw
                                  documents may be large) */
-    uint32_t retention_s;     /* ended matches older than this are not loaded
-                                 at start-up; 0: every match is */
+    uint32_t retention_s;     /* finished matches older than this are not
+                                 loaded at start-up; 0: every one is */
+    uint32_t idle_s;          /* ... nor unfinished ones older than this;
+                                 0: every one is */
     uint32_t mailbox;         /* mailbox capacity in messages */
     uint32_t backoff_base_ms; /* reconnection backoff: first ceiling */
     uint32_t backoff_cap_ms;  /* ... and its cap */
@@ -170,7 +172,8 @@ struct store_config {
 };
 
 /* Fills @cfg with the defaults above (conninfo NULL). Any field left 0 in
- * a config means its default too, except retention_s (0: keep all). */
+ * a config means its default too, except retention_s and idle_s (0: keep
+ * all). */
 void store_config_default(struct store_config *cfg);
 
 /*

@@ -539,7 +539,8 @@ static int adopt_load(struct store *s, struct store_load *load)
 /* Loads every match the model starts with. Sets *@out. */
 static int load_all(struct store *s, struct store_load **out)
 {
-    return store__pg_load(s->pg, actor_now_ms(), NULL, s->cfg.retention_s, out);
+    return store__pg_load(s->pg, actor_now_ms(), NULL, s->cfg.retention_s,
+                          s->cfg.idle_s, out);
 }
 
 /* The start-up load (connected). Returns 0, or what load_all returned. */
@@ -632,7 +633,8 @@ static int answer_load_one(struct actor_ctx *ctx, struct store *s,
     } else if (!s->loaded || !store__pg_is_up(s->pg)) {
         status = -EAGAIN;
     } else {
-        status = store__pg_load(s->pg, actor_now_ms(), req->match_id, 0, &load);
+        status =
+            store__pg_load(s->pg, actor_now_ms(), req->match_id, 0, 0, &load);
         if (status == -ENOMEM) {
             return status;
         }
@@ -1132,6 +1134,7 @@ static void config_apply(struct store_config *cfg,
     }
     cfg->conninfo = in->conninfo;
     cfg->retention_s = in->retention_s;
+    cfg->idle_s = in->idle_s;
     cfg->no_idle_flush = in->no_idle_flush;
     cfg->backoff_base_ms = in->backoff_base_ms;
     cfg->backoff_cap_ms = in->backoff_cap_ms;

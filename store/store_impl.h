@@ -375,15 +375,17 @@ int store__pg_write(struct store__pg *pg, struct store__batch *b,
 /*
  * Loads what the database holds (one consistent snapshot). @match_id NULL:
  * every source's offset and every match but those whose phase says it is
- * over (ended, abandoned, cancelled) and whose last change is more than
- * @retention_s old (0: none is left out). @match_id set: that match alone
+ * over (ended, abandoned, cancelled, postponed) and whose last change is
+ * more than @retention_s old, and the unfinished ones more than @idle_s
+ * old (0: none is left out). @match_id set: that match alone
  * (no offsets; no match when it is not stored), whatever its age. Sets
  * *@out to a new load; release it with store_load_free(). Returns 0,
  * -ENOTCONN, -ECONNRESET, -EAGAIN, -EINVAL (a stored value out of range, or
  * @match_id not valid text), -ENOMEM.
  */
 int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
-                   uint32_t retention_s, struct store_load **out);
+                   uint32_t retention_s, uint32_t idle_s,
+                   struct store_load **out);
 
 /* Ids store__pg_stored() takes in one query. */
 #define STORE__PG_STORED_MAX 1000u

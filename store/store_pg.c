@@ -813,11 +813,23 @@ static const char load_sql[] =
     "SELECT coalesce(max(id), 0) FROM rejected_documents;"
     "COMMIT";
 
-/* Builds the load query for @match_id (or every match kept by
- * @retention_s) into pg->sql. Returns 0, -EINVAL (@match_id is not valid
- * in the connection's encoding) or -ENOMEM. */
+/* "true", or "m.updated_at within @s seconds" into @b. */
+static void within(struct actor_buf *b, uint32_t s)
+{
+    if (s == 0) {
+        actor_buf_str(b, "true");
+    } else {
+        actor_buf_printf(b, "m.updated_at >= now() - make_interval(secs => %u)",
+                         s);
+    }
+}
+
+/* Builds the load query for @match_id (or every match kept: a finished one
+ * changed within @retention_s, an unfinished one within @idle_s; 0: all)
+ * into pg->sql. Returns 0, -EINVAL (@match_id is not valid in the
+ * connection's encoding) or -ENOMEM. */
 static int load_query(struct store__pg *pg, const char *match_id,
-                      uint32_t retention_s)
+                      uint32_t retention_s, uint32_t idle_s)
 {
     struct actor_buf filter;
     actor_buf_init(&filter);
@@ -829,14 +841,13 @@ static int load_query(struct store__pg *pg, const char *match_id,
         }
         actor_buf_printf(&filter, "m.id = %s", literal);
         PQfreemem(literal);
-    } else if (retention_s > 0) {
-        actor_buf_printf(&filter,
-                         "(m.phase IS NULL OR m.phase NOT IN " PHASE_OVER
-                         " OR m.updated_at >= now() - make_interval(secs => "
-                         "%u))",
-                         retention_s);
     } else {
-        actor_buf_str(&filter, "true");
+        /* A NULL phase is unfinished: the CASE takes the ELSE. */
+        actor_buf_str(&filter, "CASE WHEN m.phase IN " PHASE_OVER " THEN ");
+        within(&filter, retention_s);
+        actor_buf_str(&filter, " ELSE ");
+        within(&filter, idle_s);
+        actor_buf_str(&filter, " END");
     }
     actor_buf_reset(&pg->sql);
     if (!filter.err) {
@@ -849,7 +860,8 @@ static int load_query(struct store__pg *pg, const char *match_id,
 }
 
 int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
-                   uint32_t retention_s, struct store_load **out)
+                   uint32_t retention_s, uint32_t idle_s,
+                   struct store_load **out)
 {
     *out = NULL;
     if (!pg->conn) {
@@ -858,7 +870,7 @@ int store__pg_load(struct store__pg *pg, int64_t now_ms, const char *match_id,
     if (now_ms < pg->retry_at) {
         return -EAGAIN;
     }
-    int err = load_query(pg, match_id, retention_s);
+    int err = load_query(pg, match_id, retention_s, idle_s);
     if (err != 0) {
         return err;
     }

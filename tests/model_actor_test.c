@@ -1023,6 +1023,40 @@ static void test_retention(void **state)
     assert_int_equal(count(&rec_store, STORE_MSG_LOAD_REQ, "ended"), 2);
 }
 
+/* An unfinished match with no change for the idle retention retires too
+ * (its provider abandoned it without an end); changes keep it, and a
+ * finished phase takes the short retention. */
+static void test_idle_retention(void **state)
+{
+    (void)state;
+    cfg.idle_ms = 3600000;
+    start_all(0, 0);
+    route1(1, EM("idle", NR(1), PHASE("interrupted")));
+    route1(2, EM("busy", NR(1), PHASE("second_half")));
+    actor_run_until_idle();
+    for (int k = 0; k < 5; k++) { /* busy ticks every 20 minutes */
+        actor_advance_ms(1200000);
+        route1(3 + k, EM("busy", NR(2 + k), CLOCK(60 * k)));
+        actor_run_until_idle();
+    }
+    /* 100 minutes on: idle is gone, busy changed 0 minutes ago */
+    assert_int_equal(pid_of("idle"), 0);
+    assert_true(pid_of("busy") != 0);
+    actor_advance_ms(3599000);
+    actor_run_until_idle();
+    assert_true(pid_of("busy") != 0);
+    actor_advance_ms(1000);
+    actor_run_until_idle();
+    assert_int_equal(pid_of("busy"), 0);
+    /* Back on an element, from the store, and ended: the short one. */
+    route1(9, EM("busy", NR(7), PHASE("ended")));
+    actor_run_until_idle();
+    assert_true(pid_of("busy") != 0);
+    actor_advance_ms(60000);
+    actor_run_until_idle();
+    assert_int_equal(pid_of("busy"), 0);
+}
+
 /* A late correction queued behind the retention timer's message: the
  * actor handles it instead of ending with it unread (freed, it would be
  * reported lost and its event acked: a correction gone for good). */
@@ -1228,6 +1262,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_feed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_mail_waiting, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

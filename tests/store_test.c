@@ -926,7 +926,7 @@ static void test_load_returns_what_was_written(void **state)
     write_expect(pg, b, 0, NULL, 0);
 
     struct store_load *load = NULL;
-    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, 0, &load), 0);
     assert_non_null(load);
     assert_int_equal(load->rejected_id, 3);
     assert_int_equal(load->n_offsets, 2);
@@ -983,17 +983,17 @@ static void test_load_returns_what_was_written(void **state)
     store_load_free(load);
 
     /* One match: that match with its incidents, no offsets. */
-    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 0, 0, &load), 0);
     assert_int_equal(load->n_matches, 1);
     assert_string_equal(load->matches[0].id, "sr:match:1");
     assert_int_equal(load->matches[0].n_incidents, 1);
     assert_int_equal(load->n_offsets, 0);
     store_load_free(load);
     /* An id that is not stored, and one that needs quoting. */
-    assert_int_equal(store__pg_load(pg, 0, "sr:match:9", 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:9", 0, 0, &load), 0);
     assert_int_equal(load->n_matches, 0);
     store_load_free(load);
-    assert_int_equal(store__pg_load(pg, 0, "x' OR 'a' = 'a", 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, "x' OR 'a' = 'a", 0, 0, &load), 0);
     assert_int_equal(load->n_matches, 0);
     store_load_free(load);
 
@@ -1005,25 +1005,34 @@ static void test_load_returns_what_was_written(void **state)
     pgq_exec(
         "UPDATE matches SET phase = 'interrupted',"
         " updated_at = now() - interval '2 hours' WHERE id = 'sr:match:2'");
-    assert_int_equal(store__pg_load(pg, 0, NULL, 3600, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3600, 0, &load), 0);
     assert_int_equal(load->n_matches, 1);
     assert_string_equal(load->matches[0].id, "sr:match:2");
     assert_int_equal(load->n_offsets, 2);
     store_load_free(load);
-    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, 0, &load), 0);
     assert_int_equal(load->n_matches, 2);
     assert_int_equal(load->matches[0].n_incidents, 1);
     store_load_free(load);
-    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 3600, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, "sr:match:1", 3600, 0, &load), 0);
     assert_int_equal(load->n_matches, 1);
     assert_int_equal(load->matches[0].n_incidents, 1);
+    store_load_free(load);
+    /* An unfinished match idle for longer than idle_s is left out too
+     * (the ended one is within its 3-hour retention). */
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, 3600, &load), 0);
+    assert_int_equal(load->n_matches, 1);
+    assert_string_equal(load->matches[0].id, "sr:match:1");
+    store_load_free(load);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 3 * 3600, 3 * 3600, &load), 0);
+    assert_int_equal(load->n_matches, 2);
     store_load_free(load);
     pgq_exec(
         "UPDATE matches SET phase = 'second_half' WHERE id = 'sr:match:1'");
 
     /* Out of memory building the load: reported, the connection usable. */
     store__alloc_fail_in = 1;
-    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), -ENOMEM);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, 0, &load), -ENOMEM);
     store__alloc_fail_in = 0;
     assert_null(load);
     assert_true(store__pg_is_up(pg));
@@ -1038,7 +1047,7 @@ static void test_load_returns_what_was_written(void **state)
     c->up.n_upserted = 2;
     add_change(b, c, NULL, 0);
     write_expect(pg, b, 0, NULL, 0);
-    assert_int_equal(store__pg_load(pg, 0, NULL, 0, &load), 0);
+    assert_int_equal(store__pg_load(pg, 0, NULL, 0, 0, &load), 0);
     m = &load->matches[0];
     assert_int_equal(m->n_incidents, 3);
     assert_string_equal(m->incidents[0].id, "i-9");
