@@ -114,6 +114,9 @@ struct conn {
     bool eof;
     int64_t last_in_ms; /* monotonic */
     int64_t opened_ms;  /* monotonic: the start, for the login deadline */
+    uint64_t seen_seq;  /* bound: the source's highest seq seen (at BOUND,
+                           then what this conn passed it): a seq at or
+                           below it is a duplicate */
     /* the parser actor */
     uint64_t parser;
     uint32_t inflight;
@@ -612,6 +615,9 @@ static int to_source(struct actor_ctx *ctx, struct conn *c, uint64_t seq,
     p->seq = seq;
     p->bytes = bytes;
     c->window_bytes += bytes;
+    if (seq > c->seen_seq) {
+        c->seen_seq = seq;
+    }
     return ingest__outbox_send(ctx, &c->outbox, c->source_pid, msg);
 }
 
@@ -675,7 +681,16 @@ static int on_rejected(struct actor_ctx *ctx, struct conn *c,
 {
     const struct ingest__result *res = &m->res;
     const char *reason = ingest__reason_name(res->reason);
-    actor_metric_add(ingest__m.rejected[res->reason], 1);
+    bool uses_seq = c->phase == P_BOUND && res->seq &&
+                    (res->reason == INGEST__REASON_BAD_ATTRIBUTE ||
+                     res->reason == INGEST__REASON_BAD_ELEMENT);
+    /* A resend of a seq the source has seen: "a duplicate is not an
+     * error" (SFP/1 section 2). It was answered and kept the first time;
+     * the source counts it (and acks it again when durable). */
+    bool duplicate = uses_seq && res->seq <= c->seen_seq;
+    if (!duplicate) {
+        actor_metric_add(ingest__m.rejected[res->reason], 1);
+    }
     ACTOR_LOG_RL(ctx, ACTOR_LOG_WARN, "document rejected", "source", c->source,
                  "reason", reason, "seq",
                  res->seq ? ACTOR_LOG_INT(res->seq) : "", "detail", res->detail,
@@ -688,16 +703,13 @@ static int on_rejected(struct actor_ctx *ctx, struct conn *c,
         if (c->env->tokens) {
             return 0;
         }
-    } else {
+    } else if (!duplicate) {
         say_error(c, res->seq, reason);
         if (c->env->tokens && c->phase != P_BOUND) {
             begin_close(ctx, c, "no login");
             return 0;
         }
     }
-    bool uses_seq = c->phase == P_BOUND && res->seq &&
-                    (res->reason == INGEST__REASON_BAD_ATTRIBUTE ||
-                     res->reason == INGEST__REASON_BAD_ELEMENT);
     const struct store_rejected rej = {
         .source = c->phase == P_BOUND ? c->source : NULL,
         .seq = uses_seq ? res->seq : 0,
@@ -750,6 +762,7 @@ static int on_bound(struct actor_ctx *ctx, struct conn *c,
     }
     c->phase = P_BOUND;
     c->acked_out = m->acked;
+    c->seen_seq = m->last_seen;
     if (c->login) {
         say(c, "<login result=\"valid\" source=\"%s\" acked=\"%llu\"/>\r\n",
             c->source, (unsigned long long)m->acked);

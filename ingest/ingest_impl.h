@@ -522,10 +522,13 @@ struct ingest__bind_msg {
     bool login;           /* the conn answers a login with the reply */
 };
 
-/* The source actor took the conn: @acked is the source's durable seq. */
+/* The source actor took the conn: @acked is the source's durable seq,
+ * @last_seen the highest it has seen (durable or not: where dedupe starts;
+ * only this conn moves it from now on). */
 struct ingest__bound_msg {
     struct actor_msg hdr; /* INGEST_MSG_BOUND; from: the source */
     uint64_t acked;
+    uint64_t last_seen;
 };
 
 /* Every event of the source with seq <= @seq is durable. @again: write

@@ -299,6 +299,7 @@ static void send_bound(struct actor_ctx *ctx, struct source *s)
         return; /* RESUME or the next ack tries again */
     }
     m->acked = s->acked;
+    m->last_seen = s->last_seen;
     int rc = actor_send(ctx, s->conn, &m->hdr);
     if (rc == -EAGAIN) {
         actor_msg_free(&m->hdr);

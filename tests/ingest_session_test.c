@@ -795,6 +795,47 @@ static void test_order_through_full_mailboxes(void **state)
     client_free(cl);
 }
 
+/* A document rejected for its content used up its seq; sent again (on
+ * the same connection, or resent after a reconnect before its ack came)
+ * it is a duplicate, and "a duplicate is not an error": no second
+ * <error>, no second dead letter, counted as a duplicate. */
+static void test_resent_rejection_is_a_duplicate(void **state)
+{
+    (void)state;
+    uint64_t dups = metric(ingest__m.duplicates);
+    uint64_t bad_element =
+        metric(ingest__m.rejected[INGEST__REASON_BAD_ELEMENT]);
+    static const char bad[] =
+        "<event seq=\"2\"><match id=\"m\"><score home=\"1\" away=\"0\"/>"
+        "<score home=\"2\" away=\"0\"/></match></event>";
+    struct client *cl = logged_in(
+        "feed-r", "<login result=\"valid\" source=\"feed-r\" acked=\"0\"/>");
+    send_events(cl, 1, 1, 1);
+    assert_string_equal(exchange(cl, bad),
+                        "<error seq=\"2\" reason=\"bad_element\"/>");
+    assert_string_equal(exchange(cl, bad), "");
+    run();
+    assert_int_equal(fs.n_rejected, 1);
+    assert_int_equal(metric(ingest__m.duplicates), dups + 1);
+    client_free(cl);
+    run();
+
+    /* Reconnect before any ack: acked 0, the feed resends 1 and 2. */
+    cl = logged_in("feed-r",
+                   "<login result=\"valid\" source=\"feed-r\" acked=\"0\"/>");
+    send_events(cl, 1, 1, 1);
+    assert_string_equal(exchange(cl, bad), "");
+    /* and 3, new, goes on as usual */
+    assert_string_equal(exchange(cl, event_doc(3, 1)), "");
+    run();
+    assert_int_equal(fs.n_rejected, 1);
+    assert_int_equal(fs.n_events, 2);
+    assert_int_equal(metric(ingest__m.duplicates), dups + 3);
+    assert_int_equal(metric(ingest__m.rejected[INGEST__REASON_BAD_ELEMENT]),
+                     bad_element + 1);
+    client_free(cl);
+}
+
 static void test_dedupe_across_reconnects(void **state)
 {
     (void)state;
@@ -1673,6 +1714,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_through_full_mailboxes,
                                         setup_small_mailboxes, teardown),
+        cmocka_unit_test_setup_teardown(test_resent_rejection_is_a_duplicate,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe_across_reconnects, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_source_end_reports_lost_elements,
